@@ -1,0 +1,60 @@
+"""Every error degae raises on purpose, in one place.
+
+Errors about input files carry the file, the line and what was expected, so that
+one line of output tells the user what to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DegaeError(Exception):
+    """Base class: an error degae explains to the user (the CLI prints it without a traceback)."""
+
+
+class InputFileError(DegaeError):
+    """A file that could not be read as the format it claims to be."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = message
+        where = f"{Path(self.path).name} line {line}" if line is not None else Path(self.path).name
+        super().__init__(f"{type(self).__name__}: {where}: {message}")
+
+
+class DEE2MetadataError(InputFileError):
+    """A DEE2 metadata table (``<species>_metadata.tsv.cut`` or ``MetadataSummary.tsv``)."""
+
+
+class DEE2CountsError(InputFileError):
+    """A DEE2 gene count table (long ``SRR/gene/count`` or getDEE2's wide matrix) or gene info."""
+
+
+class GEOSeriesMatrixError(InputFileError):
+    """A GEO ``GSExxx_series_matrix.txt[.gz]`` file."""
+
+
+class OBOError(InputFileError):
+    """A Gene Ontology OBO file."""
+
+
+class AnnotationError(InputFileError):
+    """A GO annotation file (GAF 2.x or NCBI gene2go)."""
+
+
+class ResultTableError(InputFileError):
+    """A precomputed limma ``topTable`` or GOfuncR ``go_enrich`` results table."""
+
+
+class DesignError(DegaeError):
+    """A linear model that cannot be fitted: too few replicates, not full rank, no counts."""
+
+
+class WarehouseError(DegaeError):
+    """The warehouse is missing, locked, read-only or not migrated."""
+
+
+class ModelError(DegaeError):
+    """A model directory or configuration that cannot be used."""

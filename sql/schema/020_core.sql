@@ -1,0 +1,112 @@
+CREATE TABLE IF NOT EXISTS core.genes (
+    gene_index INTEGER PRIMARY KEY,     -- stable column order of every matrix
+    gene_id VARCHAR NOT NULL UNIQUE,    -- Ensembl gene ID
+    symbol VARCHAR,
+    length INTEGER,
+    species VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS core.datasets (
+    gse VARCHAR PRIMARY KEY,
+    species VARCHAR,
+    title VARCHAR,
+    platforms VARCHAR[],
+    n_geo_samples INTEGER,
+    group_key VARCHAR,                  -- the characteristic that defines groups (NULL: none found)
+    n_groups INTEGER,
+    grouping_note VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS core.samples (
+    gse VARCHAR NOT NULL,
+    gsm VARCHAR NOT NULL,
+    srr VARCHAR,
+    group_label VARCHAR,
+    PRIMARY KEY (gse, gsm)
+);
+
+CREATE TABLE IF NOT EXISTS core.contrasts (
+    contrast_id VARCHAR PRIMARY KEY,    -- "{gse}:{group_b}-vs-{group_a}"; logFC = mean(B) - mean(A)
+    gse VARCHAR NOT NULL,
+    group_key VARCHAR,
+    group_a VARCHAR NOT NULL,           -- reference group
+    group_b VARCHAR NOT NULL,
+    samples_a VARCHAR[] NOT NULL,       -- GSMs
+    samples_b VARCHAR[] NOT NULL,
+    runs_a VARCHAR[] NOT NULL,          -- SRRs with counts
+    runs_b VARCHAR[] NOT NULL,
+    mode VARCHAR NOT NULL               -- degae | study
+);
+
+CREATE TABLE IF NOT EXISTS core.de_runs (
+    contrast_id VARCHAR PRIMARY KEY,
+    status VARCHAR NOT NULL,            -- done | skipped
+    reason VARCHAR,
+    source VARCHAR NOT NULL,            -- degae | limma_export
+    n_genes INTEGER,
+    n_de INTEGER,
+    config VARCHAR,
+    finished_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS core.de_results (
+    contrast_id VARCHAR NOT NULL,
+    gene_index INTEGER NOT NULL,
+    log_fc DOUBLE,
+    ave_expr DOUBLE,
+    t DOUBLE,
+    p_value DOUBLE,
+    adj_p_value DOUBLE,
+    b DOUBLE,
+    PRIMARY KEY (contrast_id, gene_index)
+);
+
+CREATE TABLE IF NOT EXISTS core.go_terms (
+    go_id VARCHAR PRIMARY KEY,
+    name VARCHAR,
+    namespace VARCHAR,
+    is_obsolete BOOLEAN NOT NULL DEFAULT false
+);
+
+CREATE TABLE IF NOT EXISTS core.go_edges (
+    child VARCHAR NOT NULL,
+    parent VARCHAR NOT NULL,
+    relation VARCHAR NOT NULL,
+    PRIMARY KEY (child, parent, relation)
+);
+
+CREATE TABLE IF NOT EXISTS core.go_annotations (
+    gene_index INTEGER NOT NULL,
+    go_id VARCHAR NOT NULL,
+    evidence VARCHAR,
+    source VARCHAR,
+    PRIMARY KEY (gene_index, go_id, evidence)
+);
+
+CREATE TABLE IF NOT EXISTS core.go_runs (
+    contrast_id VARCHAR PRIMARY KEY,
+    status VARCHAR NOT NULL,            -- done | skipped
+    reason VARCHAR,
+    source VARCHAR NOT NULL,            -- degae | gofuncr_export
+    n_de INTEGER,
+    n_terms_tested INTEGER,
+    n_enriched INTEGER,
+    config VARCHAR,
+    finished_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS core.go_enrichment (
+    contrast_id VARCHAR NOT NULL,
+    go_id VARCHAR NOT NULL,
+    n_de_in_term INTEGER,
+    n_in_term INTEGER,
+    n_de INTEGER,
+    n_tested INTEGER,
+    p_over DOUBLE,
+    p_under DOUBLE,
+    fdr_over DOUBLE,
+    fwer_over DOUBLE,
+    fwer_under DOUBLE,
+    leading_edge INTEGER[],             -- gene_index of the DE genes in the term
+    PRIMARY KEY (contrast_id, go_id)
+);

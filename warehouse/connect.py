@@ -1,0 +1,47 @@
+"""Open the warehouse file: read-only unless writing, with a bounded wait for the writer's lock."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import duckdb
+
+from degae_tools.errors import WarehouseError
+
+DEFAULT_DB = Path("warehouse") / "degae.duckdb"
+
+
+def default_db_path() -> Path:
+    """`$DEGAE_DB` if set, else `warehouse/degae.duckdb` under the current directory."""
+    return Path(os.environ.get("DEGAE_DB") or DEFAULT_DB)
+
+
+def connect(
+    db_path: str | Path | None = None, write: bool = False, wait_s: float = 30.0
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a writer creates it if missing, a reader needs it to exist.
+
+    DuckDB allows one writing process; while another process holds the file we retry for up to
+    `wait_s` seconds, then fail with a WarehouseError that says who to wait for.
+    """
+    path = Path(db_path) if db_path is not None else default_db_path()
+    if not write and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: run `degae-tools init --db {path}` first")
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not os.access(path, os.W_OK):
+            raise WarehouseError(f"warehouse {path} is read-only: cannot write to it")
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=not write)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise WarehouseError(f"cannot open {path}: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    return con
