@@ -58,3 +58,7 @@ class WarehouseError(DegaeError):
 
 class ModelError(DegaeError):
     """A model directory or configuration that cannot be used."""
+
+
+class ReduceError(DegaeError):
+    """A dimension reduction that cannot run: too few contrasts or genes, an unknown colouring."""
