@@ -13,7 +13,7 @@ terms are filtered by propagated size among tested genes (``min_size``/``max_siz
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -106,7 +106,10 @@ class GeneAnnotations:
 class Ontology:
     """GO terms and edges with term × term ancestor closures as sparse matrices."""
 
-    def __init__(self, terms: pl.DataFrame, edges: pl.DataFrame) -> None:
+    def __init__(
+        self, terms: pl.DataFrame, edges: pl.DataFrame, alt_ids: Mapping[str, str] | None = None
+    ) -> None:
+        self.alt_ids = dict(alt_ids or {})
         self.terms = terms.select("go_id", "name", "namespace", "is_obsolete")
         self.edges = edges.select("child", "parent", "relation")
         duplicated = self.terms.filter(pl.col("go_id").is_duplicated())["go_id"].unique()
@@ -133,6 +136,11 @@ class Ontology:
                 f"first {row['child']} -{row['relation']}-> {row['parent']}"
             )
         return indexed
+
+    @classmethod
+    def from_obo(cls, obo: object) -> Ontology:
+        """From ``sources.obo.read_obo``'s result (``terms``, ``edges``, ``alt_ids``)."""
+        return cls(obo.terms, obo.edges, getattr(obo, "alt_ids", None))
 
     @property
     def n_terms(self) -> int:
@@ -176,8 +184,15 @@ class Ontology:
         n_genes: int,
         relations: Sequence[str] = ("is_a", "part_of"),
     ) -> GeneAnnotations:
-        """Propagate direct ``gene_index, go_id`` annotations up ``relations`` to all ancestors."""
-        pairs = annotations.select(pl.col("gene_index").cast(pl.Int64), pl.col("go_id"))
+        """Propagate direct ``gene_index, go_id`` annotations up ``relations`` to all ancestors.
+
+        Secondary IDs (OBO ``alt_id``) count for their primary term; obsolete and unknown IDs
+        are left out and listed in the result's ``unmapped``.
+        """
+        go_id = pl.col("go_id")
+        if self.alt_ids:
+            go_id = go_id.replace(self.alt_ids)
+        pairs = annotations.select(pl.col("gene_index").cast(pl.Int64), go_id)
         out_of_range = pairs.filter(
             pl.col("gene_index").is_null()
             | (pl.col("gene_index") < 0)
