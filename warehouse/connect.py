@@ -45,3 +45,17 @@ def connect(
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
     return con
+
+
+def fetch_frame(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None):
+    """Run a query and return all its rows as a polars DataFrame (via Arrow, no copies)."""
+    import polars as pl
+
+    # DuckDB 2 keeps an execute() result open until it is fully fetched; a relation does not.
+    return pl.from_arrow(con.sql(query, params=params or None).to_arrow_table())
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None) -> tuple:
+    """The first row of a query's result (None when it has no rows)."""
+    rows = con.sql(query, params=params or None).fetchall()
+    return rows[0] if rows else None

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS raw.geo_series (
 CREATE TABLE IF NOT EXISTS raw.geo_samples (
     gse VARCHAR NOT NULL,
     gsm VARCHAR NOT NULL,
+    position INTEGER NOT NULL,          -- column order in the series matrix
     title VARCHAR,
     source_name VARCHAR,
     PRIMARY KEY (gse, gsm)
@@ -54,6 +55,7 @@ CREATE TABLE IF NOT EXISTS raw.count_files (
     gse VARCHAR PRIMARY KEY,
     parquet_path VARCHAR NOT NULL,
     source_file VARCHAR NOT NULL,
+    runs VARCHAR[] NOT NULL,            -- SRRs in the file, in column order
     n_runs INTEGER NOT NULL,
     n_genes INTEGER NOT NULL,
     n_unknown_genes INTEGER NOT NULL

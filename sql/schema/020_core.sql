@@ -1,6 +1,6 @@
 CREATE TABLE IF NOT EXISTS core.genes (
     gene_index INTEGER PRIMARY KEY,     -- stable column order of every matrix
-    gene_id VARCHAR NOT NULL UNIQUE,    -- Ensembl gene ID
+    gene_id VARCHAR NOT NULL,           -- Ensembl gene ID (unique: new IDs get new indexes)
     symbol VARCHAR,
     length INTEGER,
     species VARCHAR
@@ -109,4 +109,17 @@ CREATE TABLE IF NOT EXISTS core.go_enrichment (
     fwer_under DOUBLE,
     leading_edge INTEGER[],             -- gene_index of the DE genes in the term
     PRIMARY KEY (contrast_id, go_id)
+);
+
+-- Secondary GO IDs (OBO alt_id) mapped to their primary term, so old annotations still resolve.
+CREATE TABLE IF NOT EXISTS core.go_alt_ids (
+    alt_id VARCHAR PRIMARY KEY,
+    go_id VARCHAR NOT NULL
+);
+
+-- Optional cross-references of genes (Entrez Gene IDs from an NCBI ID table) for gene2go files.
+CREATE TABLE IF NOT EXISTS core.gene_xrefs (
+    gene_index INTEGER NOT NULL,
+    entrez VARCHAR NOT NULL,
+    PRIMARY KEY (gene_index, entrez)
 );

@@ -1,0 +1,1 @@
+DELETE FROM ml.gene_attributions WHERE model_id = ?;

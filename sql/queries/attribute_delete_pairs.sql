@@ -1,0 +1,1 @@
+DELETE FROM ml.attribution_pairs WHERE model_id = ?;

@@ -1,0 +1,1 @@
+DELETE FROM ml.term_genes WHERE model_id = ?;

@@ -1,0 +1,1 @@
+SELECT parquet_path FROM raw.count_files WHERE gse = ?;

@@ -1,0 +1,1 @@
+DELETE FROM raw.geo_characteristics WHERE gse = ?;

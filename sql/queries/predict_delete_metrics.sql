@@ -1,0 +1,1 @@
+DELETE FROM ml.go_metrics WHERE model_id = ?;

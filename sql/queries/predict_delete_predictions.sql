@@ -1,0 +1,1 @@
+DELETE FROM ml.go_predictions WHERE model_id = ?;

@@ -1,0 +1,1 @@
+SELECT path FROM ml.models WHERE model_id = ?;

@@ -1,0 +1,1 @@
+SELECT DISTINCT split_name FROM ml.splits ORDER BY split_name;

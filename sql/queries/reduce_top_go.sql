@@ -1,0 +1,20 @@
+-- Per contrast, its enriched term (FWER_over < 0.05, the study's threshold) that is enriched in
+-- the most contrasts of the compendium.
+WITH enriched AS (
+    SELECT contrast_id, go_id FROM core.go_enrichment WHERE fwer_over < 0.05
+),
+frequency AS (
+    SELECT go_id, count(*) AS n_contrasts FROM enriched GROUP BY go_id
+),
+ranked AS (
+    SELECT e.contrast_id, e.go_id, f.n_contrasts,
+           row_number() OVER (
+               PARTITION BY e.contrast_id ORDER BY f.n_contrasts DESC, e.go_id
+           ) AS position
+    FROM enriched e
+    JOIN frequency f USING (go_id)
+)
+SELECT r.contrast_id, r.go_id, t.name, r.n_contrasts
+FROM ranked r
+LEFT JOIN core.go_terms t USING (go_id)
+WHERE r.position = 1;
