@@ -62,3 +62,11 @@ class ModelError(DegaeError):
 
 class ReduceError(DegaeError):
     """A dimension reduction that cannot run: too few contrasts or genes, an unknown colouring."""
+
+
+class Log2FCTableError(InputFileError):
+    """A new experiment's log2FC table (``gene_id<TAB>log2fc`` lines) given to ``predict``."""
+
+
+class GroundTruthError(InputFileError):
+    """The simulator's ``ground_truth/perturbations.tsv`` (driver genes per contrast and term)."""
