@@ -1,4 +1,4 @@
-"""Apply `sql/schema/*.sql` then `sql/views/*.sql` in file-name order; safe to run any number of times."""
+"""Apply `sql/schema/*.sql` then `sql/views/*.sql` in name order; safe to run twice or more."""
 
 from __future__ import annotations
 

@@ -1,0 +1,150 @@
+"""Prefect flow: GO enrichment of every contrast with DE results and no enrichment yet.
+
+The ontology and annotations are read once and propagated (is_a and part_of, as GOfuncR);
+contrasts sharing a tested-gene universe are enriched together with one sparse product.
+Stored rows: every tested term with p_over < 0.05 (the FWER and FDR columns say which survive
+correction; `core.enriched_terms` keeps FWER < 0.05 as the study did).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from prefect import flow, task
+from prefect.context import FlowRunContext
+
+import warehouse
+from degae_tools import console
+from degae_tools.go import EnrichmentConfig, GeneAnnotations, Ontology, enrich_batch, gene_sets
+from warehouse.connect import fetch_frame, fetch_one
+from warehouse.load import Rejection, record_rejections
+from warehouse.migrate import read_query
+from warehouse.results import RunRow, write_go
+
+
+@dataclass
+class GOSummary:
+    """Contrasts enriched and skipped by one run, and the terms stored."""
+
+    done: int = 0
+    skipped: int = 0
+    terms_stored: int = 0
+    unmapped_annotations: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_annotations(con, relations: tuple[str, ...]) -> GeneAnnotations:
+    """The warehouse's ontology and direct annotations, propagated up `relations`."""
+    terms = fetch_frame(con, "SELECT go_id, name, namespace, is_obsolete FROM core.go_terms")
+    edges = fetch_frame(con, "SELECT child, parent, relation FROM core.go_edges")
+    alt = fetch_frame(con, "SELECT alt_id, go_id FROM core.go_alt_ids")
+    annotations = fetch_frame(con, "SELECT DISTINCT gene_index, go_id FROM core.go_annotations")
+    n_genes = int(fetch_one(con, "SELECT coalesce(max(gene_index) + 1, 0) FROM core.genes")[0])
+    ontology = Ontology(terms, edges, dict(zip(alt["alt_id"], alt["go_id"], strict=True)))
+    return ontology.propagate(annotations, n_genes, relations)
+
+
+@task(name="enrich-chunk")
+def enrich_chunk(
+    de: pl.DataFrame, annotations: GeneAnnotations, config: EnrichmentConfig
+) -> tuple[list[pl.DataFrame], list[RunRow]]:
+    """Enrichment of a chunk of contrasts (rows `contrast_id, gene_index, adj_p_value`)."""
+    runs: list[RunRow] = []
+    groups: dict[bytes, list[tuple[str, np.ndarray]]] = {}
+    tested_of: dict[bytes, np.ndarray] = {}
+    for (contrast_id,), rows in de.partition_by("contrast_id", as_dict=True).items():
+        candidates, tested = gene_sets(rows, annotations.n_genes, config)
+        if not candidates.any():
+            reason = f"no DE genes at adj.P.Val < {config.candidate_p}"
+            runs.append(RunRow(contrast_id, "skipped", reason, n_de=0))
+            continue
+        key = np.packbits(tested).tobytes()
+        groups.setdefault(key, []).append((contrast_id, candidates))
+        tested_of[key] = tested
+    results = []
+    for key, members in groups.items():
+        ids = [m[0] for m in members]
+        table = enrich_batch(
+            np.stack([m[1] for m in members]), tested_of[key], annotations, config, contrast_ids=ids
+        )
+        counts = dict(
+            zip(*np.unique(table["contrast_id"].to_numpy(), return_counts=True), strict=True)
+        )
+        for cid, mask in members:
+            runs.append(
+                RunRow(
+                    cid,
+                    "done",
+                    None,
+                    n_de=int(mask.sum()),
+                    n_terms_tested=None,
+                    n_enriched=int(counts.get(cid, 0)),
+                )
+            )
+        results.append(table)
+    return results, runs
+
+
+def enrichment(
+    db_path: Path, config: EnrichmentConfig = EnrichmentConfig(), chunk_size: int = 200
+) -> GOSummary:
+    """Enrich every pending contrast; safe to rerun (finished contrasts are skipped)."""
+    config = replace(config, keep="p_over") if config.keep == "fwer_over" else config
+    con = warehouse.connect(db_path, write=True)
+    warehouse.migrate(con)
+    pending = [r[0] for r in con.sql(read_query("go_pending")).fetchall()]
+    annotations = load_annotations(con, config.relations)
+    con.close()
+    summary = GOSummary(unmapped_annotations=annotations.unmapped.height)
+    chunks = [pending[i : i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    in_flow = FlowRunContext.get() is not None
+    for chunk in console.progress(chunks, len(chunks), "GO enrichment"):
+        con = warehouse.connect(db_path)
+        de = fetch_frame(con, read_query("de_significance"), [chunk])
+        con.close()
+        step = enrich_chunk if in_flow else enrich_chunk.fn
+        results, runs = step(de, annotations, config)
+        con = warehouse.connect(db_path, write=True)
+        try:
+            write_go(con, results, runs, "degae", json.dumps(asdict(config)))
+            skipped = [r for r in runs if r.status == "skipped"]
+            record_rejections(
+                con, [Rejection(r.contrast_id, 0, r.reason or "", None) for r in skipped], "go"
+            )
+        finally:
+            con.close()
+        for r in runs:
+            if r.status == "done":
+                summary.done += 1
+                summary.terms_stored += r.n_enriched or 0
+            else:
+                summary.skipped += 1
+                summary.reasons[r.reason or ""] = summary.reasons.get(r.reason or "", 0) + 1
+    return summary
+
+
+@flow(name="enrichment")
+def enrichment_flow(
+    db_path: str,
+    candidate_p: float = 0.05,
+    min_size: int = 5,
+    max_size: int = 500,
+    n_randsets: int = 100,
+    seed: int = 0,
+) -> dict:
+    """GO over-representation (hypergeometric, BH FDR, GOfuncR-style FWER) for DE genes."""
+    config = EnrichmentConfig(
+        candidate_p=candidate_p,
+        min_size=min_size,
+        max_size=max_size,
+        n_randsets=n_randsets,
+        seed=seed,
+    )
+    return enrichment(Path(db_path), config).as_dict()
