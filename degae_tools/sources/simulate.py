@@ -219,7 +219,7 @@ class _Genes:
 class _Ontology:
     ids: list[str]
     namespace: np.ndarray
-    depth: np.ndarray
+    specificity: np.ndarray  # 0 for roots; depth (synthetic) or ancestor count (real OBO)
     ancestors: sparse.csr_matrix
 
 
@@ -306,7 +306,7 @@ def simulate(out_dir: str | Path, config: SimulationConfig | None = None) -> Sim
     else:
         ontology = _read_ontology(config.ontology)
         _copy_gzipped(config.ontology, out / "go" / "go-basic.obo.gz", config.gzip_level)
-        live = np.flatnonzero(ontology.depth > 0)
+        live = np.flatnonzero(ontology.specificity > 0)
         targets = np.sort(ontology_rng.permutation(live)[: config.go_terms])
     annotation_rng = np.random.default_rng([config.seed, 0, 3])
     if config.annotations is None:
@@ -366,9 +366,9 @@ def _simulate_genes(config: SimulationConfig, rng: np.random.Generator) -> _Gene
 def _write_gene_info(path: Path, genes: _Genes, rng: np.random.Generator) -> None:
     n = len(genes.symbols)
     longest = np.clip(rng.lognormal(math.log(2500), 0.7, n), 500, 10_000).round()
-    mean = (longest * rng.uniform(0.4, 1.0, n)).round()
-    median = np.minimum(longest, (mean * rng.uniform(0.8, 1.2, n)).round())
-    merged = (longest * rng.uniform(1.0, 1.6, n)).round()
+    mean = np.maximum(500, (longest * rng.uniform(0.4, 1.0, n)).round())
+    median = np.clip((mean * rng.uniform(0.8, 1.2, n)).round(), 500, longest)
+    merged = np.minimum(10_000, (longest * rng.uniform(1.0, 1.6, n)).round())
     table = pl.DataFrame(
         [
             genes.ids,
@@ -518,8 +518,8 @@ def _read_ontology(path: Path) -> _Ontology:
             parents[index[child]].append(index[parent])
     ancestors = _ancestor_matrix(parents)
     namespace = np.array([NAMESPACES.index(ns) for ns in live["namespace"]], np.int8)
-    depth = np.asarray(ancestors.sum(axis=1)).ravel() - 1
-    return _Ontology(ids, namespace, depth, ancestors)
+    specificity = np.asarray(ancestors.sum(axis=1)).ravel() - 1
+    return _Ontology(ids, namespace, specificity, ancestors)
 
 
 def _synthetic_annotations(
@@ -527,7 +527,7 @@ def _synthetic_annotations(
 ) -> _Annotations:
     """Direct annotations: 0..30 terms per gene, heavy-tailed term popularity, deep terms first."""
     n = config.genes
-    weights = rng.lognormal(0.0, 1.3, len(targets)) * (ontology.depth[targets] + 1.0)
+    weights = rng.lognormal(0.0, 1.3, len(targets)) * (ontology.specificity[targets] + 1.0)
     per_gene = np.minimum(30, 1 + rng.negative_binomial(1.2, 1.2 / 6.2, n))
     per_gene[rng.random(n) < config.unannotated_fraction] = 0
     gene = np.repeat(np.arange(n), per_gene)
@@ -707,7 +707,7 @@ def _modules(
     term_genes = (direct @ ontology.ancestors).astype(bool).tocsc()
     sizes = np.diff(term_genes.indptr)
     high = min(config.module_max_genes, max(config.module_min_genes, config.genes // 10))
-    live = ontology.depth > 0
+    live = ontology.specificity > 0
     candidates = np.flatnonzero(live & (sizes >= config.module_min_genes) & (sizes <= high))
     if len(candidates) == 0:
         usable = np.flatnonzero(live & (sizes >= 3))
