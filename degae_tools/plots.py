@@ -37,7 +37,7 @@ def apply_style() -> None:
             "savefig.bbox": "tight",
             "font.size": 10,
             "axes.titlesize": 11,
-            "axes.titleweight": "semibold",
+            "axes.titleweight": "bold",
             "axes.labelsize": 10,
             "axes.spines.top": False,
             "axes.spines.right": False,
@@ -197,3 +197,51 @@ def plot_counts(labels: Sequence[str], counts: Sequence[int], title: str, xlabel
 
 def _shorten(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plot_history(history: Sequence[Mapping[str, float]], title: str = "training history") -> Figure:
+    """Training and validation loss per epoch (log scale), learning rate on a second axis."""
+    apply_style()
+    epochs = [h["epoch"] + 1 for h in history]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(epochs, [h["loss"] for h in history], marker="o", ms=3, label="training loss")
+    ax.plot(epochs, [h["val_loss"] for h in history], marker="o", ms=3, label="validation loss")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (model units)")
+    ax.set_title(title)
+    rate = ax.twinx()
+    rate.step(epochs, [h["learning_rate"] for h in history], where="mid", color=OTHER_COLOR)
+    rate.set_yscale("log")
+    rate.set_ylabel("learning rate", color="#868e96")
+    rate.grid(False)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_search(trials: Sequence[Mapping[str, float]], by: str = "neurons") -> Figure:
+    """Cross-validated loss against neurons or layers (the study's two search figures): each
+    fold's held-out loss as a dot, the best trial's mean per value as a line."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    values = np.array([t[by] for t in trials], dtype=float)
+    losses = np.array([t["val_loss"] for t in trials], dtype=float)
+    ax.scatter(values, losses, s=14, color=PALETTE[0], alpha=0.5, label="fold")
+    means: dict[tuple[float, float], list[float]] = {}
+    for t in trials:
+        means.setdefault((t["neurons"], t["layers"]), []).append(t["val_loss"])
+    best: dict[float, float] = {}
+    for (neurons, layers), fold_losses in means.items():
+        key = neurons if by == "neurons" else layers
+        best[key] = min(best.get(key, np.inf), float(np.nanmean(fold_losses)))
+    xs = sorted(best)
+    ax.plot(xs, [best[x] for x in xs], color=PALETTE[1], marker="o", label="best trial (mean)")
+    if by == "neurons":
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{by} (first hidden layer)" if by == "neurons" else "hidden layers")
+    ax.set_ylabel("cross-validated MSE")
+    ax.set_title(f"search: loss against {by}")
+    ax.legend()
+    fig.tight_layout()
+    return fig

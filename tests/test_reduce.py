@@ -1,0 +1,151 @@
+"""`degae-tools reduce`: VarianceThreshold, PCA and t-SNE of a tiny low-rank compendium."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.decomposition import PCA
+
+import warehouse
+from degae_tools.cli import main
+from degae_tools.errors import ReduceError
+from degae_tools.reduce import ReduceConfig, components_for, reduce, variance_spectrum
+from tests.warehouse_fixtures import tiny_warehouse
+
+N_CONTRASTS = 36
+
+
+def add_latent_code(db: Path, model_id: str, dim: int = 6) -> None:
+    """Store a random latent code for every contrast, as a trained autoencoder would."""
+    con = warehouse.connect(db, write=True)
+    ids = [r[0] for r in con.execute("SELECT contrast_id FROM core.contrasts").fetchall()]
+    rng = np.random.default_rng(1)
+    for cid in ids:
+        con.execute(
+            "INSERT INTO ml.embeddings VALUES (?, 'latent', ?, 'train', ?)",
+            [model_id, cid, rng.normal(size=dim).tolist()],
+        )
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def reduced(tmp_path_factory):
+    """One reduce run on a 4-factor compendium with a latent code, shared by the checks below."""
+    folder = tmp_path_factory.mktemp("reduce")
+    db = tiny_warehouse(folder / "w.duckdb", n_contrasts=N_CONTRASTS, n_genes=200)
+    add_latent_code(db, "dense-test")
+    result = reduce(db, ReduceConfig(color_by="gse"), folder / "figures")
+    return db, result
+
+
+def test_pca_and_tsne_coordinates_are_stored_under_the_run_id(reduced):
+    db, result = reduced
+    con = warehouse.connect(db)
+    rows = con.execute(
+        "SELECT method, count(*), min(len(coords)) FROM ml.embeddings WHERE model_id = ? "
+        "GROUP BY method ORDER BY method",
+        [result.run_id],
+    ).fetchall()
+    con.close()
+    assert result.run_id.startswith("reduce-")
+    assert rows == [("pca", N_CONTRASTS, N_CONTRASTS - 1), ("tsne", N_CONTRASTS, 2)]
+
+
+def test_low_rank_data_needs_few_components_and_the_headline_says_so(reduced):
+    _, result = reduced
+    assert result.pca.components_for[0.9] <= 5
+    assert result.pca.first_two > 0.3
+    assert f"{result.pca.first_two:.1%}" in result.headline()
+    assert "4.4%" in result.headline()
+
+
+def test_explained_variance_is_queryable_and_sums_to_one(reduced):
+    db, result = reduced
+    con = warehouse.connect(db)
+    total, n = con.execute(
+        "SELECT sum(value), count(*) FROM ml.validation "
+        "WHERE model_id = ? AND check_name = 'pca_explained_variance'",
+        [result.run_id],
+    ).fetchall()[0]
+    needed = con.execute(
+        "SELECT method, n FROM ml.validation "
+        "WHERE model_id = ? AND check_name = 'pca_components_for_variance' ORDER BY method",
+        [result.run_id],
+    ).fetchall()
+    con.close()
+    assert total == pytest.approx(1.0)
+    assert n == N_CONTRASTS - 1
+    assert needed == [(f"{k:.0%}", result.pca.components_for[k]) for k in (0.5, 0.8, 0.9)]
+
+
+def test_variance_threshold_drops_genes_without_signal(reduced):
+    _, result = reduced
+    # tiny_warehouse gives about half the genes zero loadings: their log2FC variance is ~0.09.
+    assert 0.3 * result.n_genes < result.n_genes_kept < 0.7 * result.n_genes
+
+
+def test_latent_code_is_projected_for_its_model(reduced):
+    db, result = reduced
+    con = warehouse.connect(db)
+    rows = con.execute(
+        "SELECT method, count(*), any_value(split) FROM ml.embeddings "
+        "WHERE model_id = 'dense-test' AND method LIKE 'latent_%' GROUP BY method ORDER BY 1"
+    ).fetchall()
+    con.close()
+    assert result.latent_model == "dense-test"
+    assert rows == [("latent_pca", N_CONTRASTS, "train"), ("latent_tsne", N_CONTRASTS, "train")]
+
+
+def test_plots_are_coloured_by_top_go_and_by_the_named_attribute(reduced):
+    _, result = reduced
+    names = {p.name for p in result.figures}
+    assert {"pca_explained_variance.png", "tsne_top_go.png", "tsne_gse.png"} <= names
+    assert "dense_test_latent_tsne_top_go.png" in names
+    assert all(p.stat().st_size > 5_000 for p in result.figures)
+
+
+def test_same_data_and_config_give_the_same_run_and_replace_its_rows(tmp_path):
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=12, n_genes=60)
+    first = reduce(db, ReduceConfig(pca_components=5), tmp_path / "a")
+    second = reduce(db, ReduceConfig(pca_components=5, color_by="GO:0000001"), tmp_path / "b")
+    con = warehouse.connect(db)
+    n = con.execute("SELECT count(*) FROM ml.embeddings").fetchall()[0][0]
+    con.close()
+    assert first.run_id == second.run_id
+    assert n == 2 * 12
+
+
+def test_unknown_colouring_names_the_attributes_available(tmp_path):
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=6, n_genes=40)
+    with pytest.raises(ReduceError, match="group_key"):
+        reduce(db, ReduceConfig(color_by="tissue"), tmp_path / "out")
+
+
+def test_a_threshold_that_keeps_no_gene_says_how_to_fix_it(tmp_path):
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=6, n_genes=40)
+    with pytest.raises(ReduceError, match="lower --variance-threshold"):
+        reduce(db, ReduceConfig(variance_threshold=1e6), tmp_path / "out")
+
+
+def test_variance_spectrum_matches_scikit_learn_pca():
+    z = np.random.default_rng(0).normal(size=(30, 80))
+    expected = PCA().fit(z).explained_variance_ratio_
+    assert np.allclose(variance_spectrum(z)[:29], expected[:29], atol=1e-10)
+
+
+def test_components_for_reports_unreached_levels_as_none():
+    assert components_for(np.array([0.4, 0.3, 0.1])) == {0.5: 2, 0.8: 3, 0.9: None}
+
+
+def test_cli_prints_the_first_two_pcs_figure_as_json(tmp_path):
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=10, n_genes=60)
+    args = ["--json", "reduce", "--db", str(db), "--components", "4", "--umap"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "figs")])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0 < record["first_two_pcs_explain"] <= 1
+    assert record["contrasts"] == 10
