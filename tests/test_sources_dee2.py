@@ -239,3 +239,18 @@ def test_gene_info_bad_length_names_the_line(tmp_path: Path) -> None:
     text = "GeneID\tGeneSymbol\tmean\tmedian\tlongest_isoform\tmerged\ng1\tA\t1\t1\tlong\t1\n"
     with pytest.raises(DEE2CountsError, match="line 2: expected a non-negative integer"):
         read_gene_info(write(tmp_path / "GeneInfo.tsv", text))
+
+
+def test_a_latin1_title_is_read_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mmusculus_metadata.tsv.cut"
+    row = "SRR1\tPASS\tSRX1\tSRS1\tSRP1\tGSM1: liver 37\xb0C\tGSE1\n"
+    path.write_bytes(CUT_HEADER.encode() + row.encode("latin-1"))
+    (runs,) = list(iter_metadata(path))
+    assert runs["title"].to_list() == ["GSM1: liver 37°C"]
+
+
+def test_binary_garbage_is_a_file_error(tmp_path: Path) -> None:
+    path = tmp_path / "mmusculus_metadata.tsv.cut"
+    path.write_bytes(CUT_HEADER.encode() + b"SRR1\x00\x01\x02\xff\n")
+    with pytest.raises(DEE2MetadataError, match="line 2: binary data"):
+        list(iter_metadata(path))

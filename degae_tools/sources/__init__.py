@@ -58,8 +58,8 @@ def read_bytes(path: str | Path, error: type[InputFileError]) -> bytes:
 def iter_lines(path: str | Path, error: type[InputFileError]) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` (1-based, newline stripped) from a text file.
 
-    A truncated gzip stream, bytes that are not UTF-8 or a NUL byte raise ``error`` naming the
-    line where reading stopped, instead of leaking ``EOFError`` or ``UnicodeDecodeError``.
+    A truncated or corrupt gzip stream or a NUL byte raise ``error`` naming the line where
+    reading stopped, instead of leaking ``EOFError`` or ``zlib.error``.
     """
     number = 0
     try:
@@ -67,9 +67,17 @@ def iter_lines(path: str | Path, error: type[InputFileError]) -> Iterator[tuple[
             for number, raw in enumerate(handle, start=1):  # noqa: B007 - used after the loop
                 if b"\x00" in raw:
                     raise error(path, number, "binary data (NUL byte) in a text file")
-                yield number, raw.decode("utf-8").rstrip("\r\n")
+                yield number, decode(raw).rstrip("\r\n")
     except READ_ERRORS as exc:
         raise error(path, number + 1, f"unreadable file ({describe(exc)})") from exc
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8, or Latin-1 for a line that is not UTF-8 (old GEO and SRA titles: 'µg', '°C')."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def describe(exc: BaseException) -> str:
