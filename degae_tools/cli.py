@@ -81,9 +81,7 @@ def init(db: Path | None) -> None:
 @click.option("--write", is_flag=True, help="Allow the query to change the warehouse.")
 @click.option("--limit", default=50, show_default=True, help="Rows shown as a table (0: all).")
 @friendly_errors
-def sql(
-    query: str, db: Path | None, fmt: str, out: Path | None, write: bool, limit: int
-) -> None:
+def sql(query: str, db: Path | None, fmt: str, out: Path | None, write: bool, limit: int) -> None:
     """Run QUERY on the warehouse (read-only unless --write) and print or export the result."""
     from warehouse.query import run_query
 
@@ -94,13 +92,594 @@ def sql(
 
 # --- simulate / ingest ---
 
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--datasets", default=200, show_default=True, help="GEO series to simulate.")
+@click.option("--genes", default=5000, show_default=True, help="Genes (the study: 48,978).")
+@click.option("--go-terms", default=800, show_default=True, help="Synthetic GO terms.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--ontology", type=click.Path(exists=True, path_type=Path), help="A real OBO.")
+@click.option(
+    "--annotations", type=click.Path(exists=True, path_type=Path), help="Real GAF or gene2go."
+)
+@friendly_errors
+def simulate(
+    out_dir: Path,
+    datasets: int,
+    genes: int,
+    go_terms: int,
+    seed: int,
+    ontology: Path | None,
+    annotations: Path | None,
+) -> None:
+    """Write a simulated mouse compendium (DEE2, GEO, counts, GO) to OUT_DIR, with ground truth."""
+    from degae_tools.sources.simulate import SimulationConfig
+    from degae_tools.sources.simulate import simulate as run
+
+    config = SimulationConfig(
+        datasets=datasets,
+        genes=genes,
+        go_terms=go_terms,
+        seed=seed,
+        ontology=ontology,
+        annotations=annotations,
+    )
+    summary = run(out_dir, config)
+    console.show_record(
+        {k: v for k, v in vars(summary).items() if not k.startswith("_")}, "simulated"
+    )
+
+
+@main.command()
+@click.argument("source_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@db_option
+@click.option(
+    "--mode",
+    type=click.Choice(["degae", "study"]),
+    default="degae",
+    show_default=True,
+    help="Group rule: every value a group vs the control (degae), or first value vs rest (study).",
+)
+@click.option("--min-replicates", default=2, show_default=True)
+@click.option("--no-prefect", is_flag=True, help="Run without Prefect (no flow run recorded).")
+@friendly_errors
+def ingest(
+    source_dir: Path, db: Path | None, mode: str, min_replicates: int, no_prefect: bool
+) -> None:
+    """Load SOURCE_DIR (DEE2 metadata and counts, GEO series matrices, GO) into the warehouse."""
+    from flows.ingest import ingest as run
+    from flows.ingest import ingest_flow
+
+    path = resolve_db(db)
+    if no_prefect:
+        summary = run(source_dir, path, mode, min_replicates).as_dict()
+    else:
+        summary = ingest_flow(str(source_dir), str(path), mode, min_replicates)
+    errors = summary.pop("errors")
+    console.show_record(summary, "ingest")
+    for line in errors:
+        click.echo(line, err=True)
+    show_summary(path)
+
+
+def show_summary(path: Path) -> None:
+    """Row counts of the main tables."""
+    from warehouse.query import run_query
+
+    if not console.mode.json:
+        run_query(path, "SELECT * FROM core.summary", limit=0)
+
+
 # --- de / enrich ---
+
+task_runner_option = click.option(
+    "--task-runner",
+    type=click.Choice(["thread", "dask", "none"]),
+    default="thread",
+    show_default=True,
+    help="Prefect task runner; dask fans out on prefect-dask ($DEGAE_DASK_ADDRESS or local).",
+)
+
+
+@main.command()
+@db_option
+@click.option("--prior-count", default=0.5, show_default=True, help="log2-CPM prior count.")
+@click.option(
+    "--input",
+    "input_kind",
+    type=click.Choice(["counts", "raw"]),
+    default="counts",
+    show_default=True,
+    help="counts: limma on log2-CPM; raw: on raw counts, as the reference study did.",
+)
+@click.option("--voom", is_flag=True, help="voom precision weights.")
+@click.option("--chunk-size", default=25, show_default=True, help="Series per transaction.")
+@task_runner_option
+@friendly_errors
+def de(
+    db: Path | None,
+    prior_count: float,
+    input_kind: str,
+    voom: bool,
+    chunk_size: int,
+    task_runner: str,
+) -> None:
+    """limma for every included contrast without results (lmFit, contrasts.fit, eBayes)."""
+    from degae_tools.de import DEConfig
+    from flows.differential import differential, differential_flow, runner
+
+    path = resolve_db(db)
+    if task_runner == "none":
+        config = DEConfig(prior_count=prior_count, input=input_kind, voom=voom)
+        summary = differential(path, config, chunk_size).as_dict()
+    else:
+        summary = differential_flow.with_options(task_runner=runner(task_runner))(
+            str(path), prior_count, input_kind, voom, chunk_size
+        )
+    console.show_record(summary, "differential expression")
+
+
+@main.command()
+@db_option
+@click.option("--candidate-p", default=0.05, show_default=True, help="DE genes: adj.P.Val below.")
+@click.option("--min-size", default=5, show_default=True, help="Smallest term (tested genes).")
+@click.option("--max-size", default=500, show_default=True, help="Largest term (tested genes).")
+@click.option("--n-randsets", default=100, show_default=True, help="Random sets for the FWER.")
+@click.option("--seed", default=0, show_default=True)
+@task_runner_option
+@friendly_errors
+def enrich(
+    db: Path | None,
+    candidate_p: float,
+    min_size: int,
+    max_size: int,
+    n_randsets: int,
+    seed: int,
+    task_runner: str,
+) -> None:
+    """GO enrichment of every contrast's DE genes (hypergeometric, BH FDR, GOfuncR-style FWER)."""
+    from degae_tools.go import EnrichmentConfig
+    from flows.differential import runner
+    from flows.enrichment import enrichment, enrichment_flow
+
+    path = resolve_db(db)
+    if task_runner == "none":
+        config = EnrichmentConfig(
+            candidate_p=candidate_p,
+            min_size=min_size,
+            max_size=max_size,
+            n_randsets=n_randsets,
+            seed=seed,
+        )
+        summary = enrichment(path, config).as_dict()
+    else:
+        summary = enrichment_flow.with_options(task_runner=runner(task_runner))(
+            str(path), candidate_p, min_size, max_size, n_randsets, seed
+        )
+    console.show_record(summary, "GO enrichment")
+
 
 # --- train / search ---
 
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """'1,10,100' or '1-10' as a tuple of ints."""
+    if "-" in text and "," not in text:
+        lo, hi = (int(v) for v in text.split("-", 1))
+        return tuple(range(lo, hi + 1))
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by train and search, each named for its AutoencoderConfig field."""
+    from degae_tools.models.config import AutoencoderConfig
+
+    d = AutoencoderConfig()
+    options = [
+        click.option(
+            "--kind",
+            type=click.Choice(["dense", "sparse", "denoising", "variational"]),
+            default=d.kind,
+            show_default=True,
+        ),
+        click.option("--epochs", type=int, default=d.epochs, show_default=True),
+        click.option("--batch-size", type=int, default=d.batch_size, show_default=True),
+        click.option("--learning-rate", type=float, default=d.learning_rate, show_default=True),
+        click.option(
+            "--output-activation",
+            type=click.Choice(["linear", "sigmoid"]),
+            default=d.output_activation,
+            show_default=True,
+            help="The study used sigmoid (with --minmax); linear fits standardised data.",
+        ),
+        click.option(
+            "--variance-threshold",
+            type=float,
+            default=d.variance_threshold,
+            help="Keep genes whose training log2FC variance exceeds this (study: 1). Default: all.",
+        ),
+        click.option("--minmax", is_flag=True, help="Scale standardised genes to [0, 1] (study)."),
+        click.option("--seed", type=int, default=d.seed, show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _architecture_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """train's options for one architecture, each named for its AutoencoderConfig field."""
+    from degae_tools.models.config import AutoencoderConfig
+
+    d = AutoencoderConfig()
+    options = [
+        click.option("--neurons", type=int, default=d.neurons, show_default=True),
+        click.option("--layers", type=int, default=d.layers, show_default=True),
+        click.option(
+            "--l1", type=float, default=d.l1, show_default=True, help="sparse: L1 on code"
+        ),
+        click.option("--noise", type=float, default=d.noise, show_default=True, help="denoising"),
+        click.option("--dropout", type=float, default=d.dropout, show_default=True),
+        click.option("--beta", type=float, default=d.beta, show_default=True, help="variational"),
+        click.option("--kl-warmup-epochs", type=int, default=d.kl_warmup_epochs, show_default=True),
+        click.option("--early-stopping", is_flag=True, help="Stop when val_loss stops improving."),
+        click.option("--patience", type=int, default=d.patience, show_default=True),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@db_option
+@_model_options
+@_architecture_options
+@click.option("--mixed-precision", is_flag=True, help="float16 compute (GPU), float32 output.")
+@click.option("--xla", is_flag=True, help="Compile the training step with XLA.")
+@click.option(
+    "--distribute", type=click.Choice(["none", "mirrored"]), default="none", show_default=True
+)
+@click.option("--split", "split_name", default="degae", show_default=True)
+@click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in the model folder.")
+@click.option("--keep-checkpoint", is_flag=True, help="Keep it after training (to extend later).")
+@friendly_errors
+def train(
+    db: Path | None,
+    split_name: str,
+    model_dir: Path | None,
+    resume: bool,
+    keep_checkpoint: bool,
+    **fields: Any,
+) -> None:
+    """Train an autoencoder on every gene's log2FC; store the model, history and latent codes."""
+    from degae_tools.models.config import AutoencoderConfig
+    from degae_tools.plots import plot_history
+    from degae_tools.train import train as train_model
+
+    config = AutoencoderConfig(**fields)
+    result = train_model(
+        resolve_db(db),
+        config,
+        split_name=split_name,
+        model_dir=model_dir,
+        resume=resume,
+        keep_checkpoint=keep_checkpoint,
+    )
+    if result.history:
+        plot_history(result.history, title=result.model_id).savefig(
+            result.model_dir / "history.png"
+        )
+    columns = ["method", "split", "latent_dim", "mse", "r2"]
+    summary = {
+        "model_id": result.model_id,
+        "model_dir": str(result.model_dir),
+        "epochs_run": result.metrics["epochs_run"],
+        "loss": result.metrics["loss"],
+        "val_loss": result.metrics["val_loss"],
+        "samples_per_second": result.metrics["samples_per_second"],
+        "missing_genes_filled": result.metrics["n_missing_filled"],
+    }
+    if console.mode.json:
+        console.show_record({**summary, "reconstruction": result.reconstruction})
+        return
+    rows = [[r[c] for c in columns] for r in result.reconstruction]
+    console.show_table(columns, rows, title="held-out reconstruction (standardised units)")
+    console.show_record(summary)
+
+
+@main.command()
+@db_option
+@_model_options
+@click.option("--neurons", default="1,10,100,200,400,600,800,1000,2000", show_default=True)
+@click.option("--layers", default="1-10", show_default=True, help="A range a-b or a list.")
+@click.option("--n-trials", type=int, default=20, show_default=True)
+@click.option("--folds", type=int, default=4, show_default=True, help="Folds by GEO series.")
+@click.option("--split", "split_name", default="degae", show_default=True)
+@click.option("--search-id", default=None, help="Default: a hash of the settings and warehouse.")
+@click.option("--plot-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@friendly_errors
+def search(
+    db: Path | None,
+    neurons: str,
+    layers: str,
+    search_id: str | None,
+    plot_dir: Path | None,
+    **fields: Any,
+) -> None:
+    """Random search over neurons × layers, k-fold cross-validated by series; resumable."""
+    from degae_tools.search import SearchConfig, summarise
+    from degae_tools.search import search as run_search
+
+    config = SearchConfig(neurons=_int_list(neurons), layers=_int_list(layers), **fields)
+    result = run_search(resolve_db(db), config, search_id=search_id, plot_dir=plot_dir)
+    summary = summarise(result.trials)
+    columns = ["trial", "neurons", "layers", "folds", "mean_val_loss", "sd_val_loss"]
+    console.show_table(columns, [[r[c] for c in columns] for r in summary], title=result.search_id)
+    console.say(f"plots: {', '.join(str(p) for p in result.plots)}")
+
+
 # --- predict / attribute ---
 
+
+@main.command()
+@click.option("--model", required=True, help="Model id in ml.models, or a model directory.")
+@db_option
+@click.option("--contrast", default=None, help="Score one stored contrast instead of fitting.")
+@click.option(
+    "--log2fc",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Score a new experiment: a TSV of gene_id<TAB>log2fc lines (missing genes: 0).",
+)
+@click.option("--top", default=20, show_default=True, help="Terms shown when scoring one.")
+@click.option("--split-name", default=None, help="Split in ml.splits (default: the only one).")
+@click.option(
+    "--label-column",
+    type=click.Choice(["fwer_over", "fdr_over", "p_over", "fwer_under", "p_under"]),
+    default="fwer_over",
+    show_default=True,
+)
+@click.option("--threshold", default=0.05, show_default=True, help="Label: column < threshold.")
+@click.option("--min-positives", default=10, show_default=True, help="Terms need this many.")
+@click.option("--hidden", default=0, show_default=True, help="Hidden ReLU units (0: linear).")
+@click.option("--epochs", default=200, show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--learning-rate", default=1e-3, show_default=True)
+@click.option("--l2", default=1e-4, show_default=True)
+@click.option("--fine-tune/--frozen", default=False, show_default=True, help="Tune the encoder.")
+@click.option("--seed", default=69, show_default=True)
+@friendly_errors
+def predict(
+    model: str,
+    db: Path | None,
+    contrast: str | None,
+    log2fc: Path | None,
+    top: int,
+    split_name: str | None,
+    label_column: str,
+    threshold: float,
+    min_positives: int,
+    hidden: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    l2: float,
+    fine_tune: bool,
+    seed: int,
+) -> None:
+    """Fit GO-term prediction on MODEL's latent code (with baselines), or score one experiment."""
+    from degae_tools import predict as p
+
+    path = resolve_db(db)
+    model_dir = p.resolve_model_dir(path, model)
+    if contrast is not None or log2fc is not None:
+        vector = p.log2fc_for_experiment(path, contrast_id=contrast, tsv=log2fc)
+        scores = p.predict_vector(model_dir, vector).head(top)
+        console.show_table(["go_id", "score"], scores.rows(), title=contrast or str(log2fc))
+        return
+    config = p.PredictConfig(
+        split_name=split_name,
+        label_column=label_column,
+        threshold=threshold,
+        min_positives=min_positives,
+        hidden=hidden,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        l2=l2,
+        fine_tune=fine_tune,
+        seed=seed,
+    )
+    result = p.fit_predictor(path, model_dir, config)
+    columns = ["predictor", "macro_auroc", "macro_auprc", "micro_auroc", "micro_auprc"]
+    rows = [[name] + [s[c] for c in columns[1:]] for name, s in result.summary.items()]
+    console.say(f"{len(result.go_ids)} GO terms, {result.seconds:.1f} s; test split metrics:")
+    console.show_table(columns, rows, title=f"predict {result.model_id}")
+
+
+@main.command()
+@click.option("--model", required=True, help="Model id in ml.models, or a model directory.")
+@db_option
+@click.option("--steps", default=50, show_default=True, help="Points on the path.")
+@click.option(
+    "--rule",
+    type=click.Choice(
+        ["gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid"]
+    ),
+    default="gauss-legendre",
+    show_default=True,
+)
+@click.option("--top-k", default=20, show_default=True, help="Genes kept per pair.")
+@click.option("--batch", default=256, show_default=True, help="Path points per forward pass.")
+@click.option("--threshold", default=0.5, show_default=True, help="Score that counts as predicted.")
+@click.option("--term-top", default=200, show_default=True, help="Genes kept per term.")
+@click.option(
+    "--rank-by", type=click.Choice(["signed", "abs"]), default="signed", show_default=True
+)
+@click.option(
+    "--gmt", type=click.Path(dir_okay=False, path_type=Path), help="Write term gene sets."
+)
+@click.option("--gmt-top", default=50, show_default=True, help="Genes per term in the GMT.")
+@click.option("--validate", "run_checks", is_flag=True, help="Run the attribution checks too.")
+@click.option(
+    "--ground-truth",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The simulator's ground_truth/perturbations.tsv (for --validate).",
+)
+@click.option("--max-pairs", default=200, show_default=True, help="Pairs the checks recompute.")
+@friendly_errors
+def attribute(
+    model: str,
+    db: Path | None,
+    steps: int,
+    rule: str,
+    top_k: int,
+    batch: int,
+    threshold: float,
+    term_top: int,
+    rank_by: str,
+    gmt: Path | None,
+    gmt_top: int,
+    run_checks: bool,
+    ground_truth: Path | None,
+    max_pairs: int,
+) -> None:
+    """Integrated gradients of every (test contrast, predicted or enriched GO term) pair."""
+    from degae_tools import attribute as a
+
+    path = resolve_db(db)
+    config = a.AttributeConfig(
+        steps=steps,
+        rule=rule,
+        top_k=top_k,
+        batch=batch,
+        threshold=threshold,
+        term_top=term_top,
+        rank_by=rank_by,
+    )
+    result = a.attribute(path, model, config)
+    console.show_record(
+        {
+            "model": result.model_id,
+            "pairs": result.n_pairs,
+            "terms": result.n_terms,
+            "pairs_per_second": result.pairs_per_second,
+            "completeness_within_5pct": result.completeness_ok,
+            "max_relative_gap": result.max_relative_gap,
+        },
+        title="attribute",
+    )
+    if gmt is not None:
+        n = a.export_gmt(path, result.model_id, gmt, top=gmt_top)
+        console.say(f"wrote {n} gene sets to {gmt}")
+    if run_checks:
+        from degae_tools.validate import ValidateConfig, validate
+
+        checks = validate(
+            path,
+            model,
+            config,
+            ValidateConfig(k=top_k, max_pairs=max_pairs),
+            ground_truth=ground_truth,
+        )
+        console.show_table(
+            ["check_name", "method", "value", "n"],
+            checks.select("check_name", "method", "value", "n").rows(),
+            title="validation",
+        )
+
+
 # --- reduce / report ---
+
+
+@main.command()
+@db_option
+@click.option(
+    "--variance-threshold",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Keep genes whose log2FC variance exceeds this (the study's VarianceThreshold).",
+)
+@click.option("--no-variance-threshold", is_flag=True, help="Keep every gene.")
+@click.option("--components", default=50, show_default=True, help="PCA components kept.")
+@click.option("--perplexity", default=50.0, show_default=True, help="t-SNE perplexity.")
+@click.option("--umap", is_flag=True, help="Also UMAP (needs umap-learn).")
+@click.option("--seed", default=69, show_default=True)
+@click.option(
+    "--color-by",
+    default="top_go",
+    show_default=True,
+    help="top_go, a GO ID or term name, or a contrast/dataset column (gse, group_key, ...).",
+)
+@click.option("--model", default=None, help="Autoencoder whose latent code is projected.")
+@click.option("--tsne-backend", type=click.Choice(["sklearn", "opentsne"]), default="sklearn")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("figures"),
+    show_default=True,
+    help="Folder for the plots.",
+)
+@friendly_errors
+def reduce(
+    db: Path | None,
+    variance_threshold: float,
+    no_variance_threshold: bool,
+    components: int,
+    perplexity: float,
+    umap: bool,
+    seed: int,
+    color_by: str,
+    model: str | None,
+    tsne_backend: str,
+    out: Path,
+) -> None:
+    """PCA and t-SNE of the log2FC matrix (and of a latent code), stored in ml.embeddings."""
+    from degae_tools.reduce import ReduceConfig
+    from degae_tools.reduce import reduce as run_reduce
+
+    config = ReduceConfig(
+        variance_threshold=None if no_variance_threshold else variance_threshold,
+        pca_components=components,
+        perplexity=perplexity,
+        umap=umap,
+        seed=seed,
+        color_by=color_by,
+        model=model,
+        tsne_backend=tsne_backend,
+    )
+    result = run_reduce(resolve_db(db), config, out)
+    for note in result.notes:
+        console.say(f"note: {note}")
+    console.say(result.headline())
+    console.show_record(result.summary(), title="reduce")
+
+
+@main.command()
+@db_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+)
+@click.option(
+    "--figures",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also save every figure of the report as PNG in this folder.",
+)
+@friendly_errors
+def report(db: Path | None, out: Path, figures: Path | None) -> None:
+    """Write one self-contained HTML report of the warehouse and its models."""
+    from degae_tools.report import write_report
+
+    path = write_report(resolve_db(db), out, figures_dir=figures)
+    console.show_record({"report": str(path), "bytes": path.stat().st_size})
+
 
 # --- refresh / fetch ---
 

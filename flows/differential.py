@@ -22,7 +22,7 @@ from degae_tools import console
 from degae_tools.de import DEConfig, de_table
 from degae_tools.errors import DegaeError, DesignError
 from warehouse.connect import fetch_frame
-from warehouse.load import Rejection, record_rejections
+from warehouse.load import Rejection, counts_dir, record_rejections
 from warehouse.migrate import read_query
 from warehouse.results import RunRow, write_de
 
@@ -51,13 +51,14 @@ class DESummary:
 def plan(con) -> list[SeriesJob]:
     """Group the pending included contrasts by series."""
     pending = fetch_frame(con, read_query("de_pending"))
+    root = counts_dir(con).parent
     jobs = []
     for (gse,), rows in pending.partition_by("gse", as_dict=True, maintain_order=True).items():
         contrasts = tuple(
             (r["contrast_id"], r["group_a"], r["group_b"], tuple(r["runs_a"]), tuple(r["runs_b"]))
             for r in rows.iter_rows(named=True)
         )
-        jobs.append(SeriesJob(gse, rows["parquet_path"][0], contrasts))
+        jobs.append(SeriesJob(gse, str(root / rows["parquet_path"][0]), contrasts))
     return jobs
 
 
@@ -158,7 +159,7 @@ def differential_flow(
     return differential(Path(db_path), config, chunk_size).as_dict()
 
 
-def task_runner(name: str):
+def runner(name: str):
     """A Prefect task runner by name: `thread` (default) or `dask` (prefect-dask LocalCluster or
     the Dask scheduler at $DEGAE_DASK_ADDRESS)."""
     import os

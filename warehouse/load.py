@@ -263,7 +263,7 @@ def load_counts(con: duckdb.DuckDBPyConnection, path: Path, log: RejectionLog) -
         pl.DataFrame(
             {
                 "gse": [gse],
-                "parquet_path": [str(target)],
+                "parquet_path": [str(target.relative_to(target.parents[2]))],
                 "source_file": [str(path)],
                 "runs": [list(matrix.runs)],
                 "n_runs": [n_runs],
@@ -283,7 +283,7 @@ def read_series_counts(
     row = fetch_one(con, read_query("count_file_of_series"), [gse])
     if row is None:
         raise KeyError(f"no counts for {gse}")
-    table = pq.read_table(row[0])
+    table = pq.read_table(counts_dir(con).parent / row[0])
     run_order = list(dict.fromkeys(table.column("srr").to_pylist()))
     n_genes = table.num_rows // len(run_order)
     gene_index = table.column("gene_index").to_numpy()[:n_genes]

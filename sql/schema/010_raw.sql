@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS raw.geo_characteristics (
 -- Counts stay in Parquet (one file per series, see DESIGN notes); this table says where.
 CREATE TABLE IF NOT EXISTS raw.count_files (
     gse VARCHAR PRIMARY KEY,
-    parquet_path VARCHAR NOT NULL,
+    parquet_path VARCHAR NOT NULL,      -- relative to the warehouse file's folder
     source_file VARCHAR NOT NULL,
     runs VARCHAR[] NOT NULL,            -- SRRs in the file, in column order
     n_runs INTEGER NOT NULL,

@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+DB ?= warehouse/degae.duckdb
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install demo test r-limma clean
+
+$(BIN)/degae-tools: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/degae-tools
+
+# R's limma (Debian's r-bioc-limma) for the parity tests: installed with apt when we are root.
+r-limma:
+	@Rscript -e 'suppressMessages(library(limma))' >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends r-bioc-limma >/dev/null; \
+	    else echo "R limma missing: sudo apt-get install --no-install-recommends r-bioc-limma"; fi; }
+
+demo: install
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/degae-tools simulate $(DEMO)/compendium --datasets 200 --genes 5000 --go-terms 800 --seed 1
+	$(BIN)/degae-tools ingest $(DEMO)/compendium --db $(DB)
+	$(BIN)/degae-tools de --db $(DB)
+	$(BIN)/degae-tools enrich --db $(DB)
+	$(BIN)/degae-tools sql "SELECT exclusion_reason, count(*) AS datasets FROM core.dataset_inclusion GROUP BY ALL ORDER BY 2 DESC" --db $(DB)
+
+test: install r-limma
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(DEMO) warehouse/degae.duckdb* warehouse/degae_counts warehouse/models

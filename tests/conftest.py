@@ -1,0 +1,60 @@
+"""Shared fixtures: a tiny simulated compendium and warehouses built from it (once per session)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from degae_tools.sources.simulate import SimulationConfig, simulate
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data`: the real Gene Ontology, gene2go and a DEE2 download (read-only)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def compendium(tmp_path_factory) -> Path:
+    """A 24-series simulated mouse compendium (600 genes, 80 GO terms) in DEE2/GEO/GO formats."""
+    out = tmp_path_factory.mktemp("compendium")
+    simulate(out, SimulationConfig(datasets=24, genes=600, go_terms=80, seed=7))
+    return out
+
+
+@pytest.fixture(scope="session")
+def ingested(compendium, tmp_path_factory) -> Path:
+    """The compendium ingested (without Prefect) into a warehouse; copy it before changing it."""
+    from flows.ingest import ingest
+
+    db = tmp_path_factory.mktemp("ingested") / "degae.duckdb"
+    ingest(compendium, db)
+    return db
+
+
+@pytest.fixture(scope="session")
+def analysed(ingested, tmp_path_factory) -> Path:
+    """The ingested warehouse with limma DE and GO enrichment for every included contrast."""
+    from flows.differential import differential
+    from flows.enrichment import enrichment
+
+    db = copy_warehouse(ingested, tmp_path_factory.mktemp("analysed"))
+    differential(db)
+    enrichment(db)
+    return db
+
+
+def copy_warehouse(db: Path, folder: Path) -> Path:
+    """Copy a warehouse file and its counts folder into `folder`; returns the new file."""
+    target = folder / db.name
+    shutil.copy(db, target)
+    counts = db.parent / f"{db.stem}_counts"
+    if counts.exists():
+        shutil.copytree(counts, folder / counts.name)
+    return target
