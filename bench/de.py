@@ -1,0 +1,166 @@
+"""degae_tools.de against R limma: per-dataset time for the full DE pipeline on 48,978 genes.
+
+Both sides run log-CPM → lmFit → contrasts.fit → eBayes → topTable(number = Inf) on the same
+simulated counts; R is timed inside R (system.time over a loop) so its start-up does not count.
+Run: ``python bench/de.py`` (about two minutes); writes ``bench/results/de.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from degae_tools.de import limma, limma_batch
+
+RESULTS = Path(__file__).parent / "results" / "de.json"
+
+R_LOOP = r"""
+suppressPackageStartupMessages(library(limma))
+args <- commandArgs(trailingOnly = TRUE)
+n_datasets <- as.integer(args[2]); n_genes <- as.integer(args[3]); n_samples <- as.integer(args[4])
+raw <- readBin(args[1], "double", n = n_datasets * n_genes * n_samples)
+counts_all <- array(raw, dim = c(n_samples, n_genes, n_datasets))
+g <- factor(rep(c("A", "B"), each = n_samples / 2))
+design <- model.matrix(~ 0 + g)
+colnames(design) <- levels(g)
+cm <- matrix(c(-1, 1), 2, 1)
+datasets <- lapply(seq_len(n_datasets), function(d) t(counts_all[, , d]))
+first <- NULL
+tm <- system.time(for (counts in datasets) {
+  lib <- colSums(counts)
+  y <- t(log2(t(counts + 0.5) / (lib + 1) * 1e6))
+  fit <- eBayes(contrasts.fit(lmFit(y, design), cm))
+  top <- topTable(fit, coef = 1, number = Inf, sort.by = "none")
+  if (is.null(first)) first <- top
+})
+writeBin(as.double(c(first$logFC, first$t, first$P.Value)), args[5])
+cat(sprintf("%.6f %.6f\n", tm[["elapsed"]], tm[["user.self"]] + tm[["sys.self"]]))
+"""
+
+
+def simulate_counts(
+    rng: np.random.Generator, n_datasets: int, n_genes: int, n_samples: int
+) -> np.ndarray:
+    """Negative-binomial counts (datasets x genes x samples) with 5% of genes changed in B."""
+    mean = rng.gamma(0.3, 300.0, (n_datasets, n_genes, 1))
+    depth = rng.uniform(0.5, 2.0, (n_datasets, 1, n_samples))
+    change = np.where(rng.random((n_datasets, n_genes, 1)) < 0.05, rng.lognormal(0, 1, 1), 1.0)
+    in_b = (np.arange(n_samples) >= n_samples // 2)[None, None, :]
+    mu = mean * depth * np.where(in_b, change, 1.0)
+    return rng.negative_binomial(5, 5.0 / (5.0 + mu)).astype(np.float64)
+
+
+def time_r(counts: np.ndarray, workdir: Path) -> tuple[float, float, np.ndarray]:
+    """R limma's per-dataset (wall, cpu) seconds over ``counts``, and its first topTable."""
+    n_datasets, n_genes, n_samples = counts.shape
+    data, first, script = workdir / "counts.bin", workdir / "first.bin", workdir / "loop.R"
+    counts.tofile(data)
+    script.write_text(R_LOOP)
+    args = [str(data), str(n_datasets), str(n_genes), str(n_samples), str(first)]
+    out = subprocess.run(
+        ["Rscript", str(script), *args], capture_output=True, text=True, check=True
+    ).stdout.split()
+    wall, cpu = float(out[0]) / n_datasets, float(out[1]) / n_datasets
+    return wall, cpu, np.fromfile(first).reshape(3, n_genes)
+
+
+def time_degae(
+    rng: np.random.Generator, n_datasets: int, n_genes: int, n_samples: int, chunk: int
+) -> tuple[float, float]:
+    """degae's batched per-dataset (wall, cpu) seconds, counting only limma_batch itself."""
+    groups = ["A"] * (n_samples // 2) + ["B"] * (n_samples - n_samples // 2)
+    wall = cpu = 0.0
+    for start in range(0, n_datasets, chunk):
+        counts = simulate_counts(rng, min(chunk, n_datasets - start), n_genes, n_samples)
+        w0, c0 = time.perf_counter(), time.process_time()
+        limma_batch(counts, groups, ("B", "A"))
+        wall += time.perf_counter() - w0
+        cpu += time.process_time() - c0
+    return wall / n_datasets, cpu / n_datasets
+
+
+@click.command()
+@click.option("--datasets", default=200, show_default=True, help="datasets degae runs batched")
+@click.option("--r-datasets", default=10, show_default=True, help="datasets R runs in its loop")
+@click.option("--genes", default=48_978, show_default=True)
+@click.option("--chunk", default=50, show_default=True, help="datasets per limma_batch call")
+@click.option("--seed", default=69, show_default=True)
+def main(datasets: int, r_datasets: int, genes: int, chunk: int, seed: int) -> None:
+    """Time degae and R limma on 6- and 12-sample designs and write bench/results/de.json."""
+    rng = np.random.default_rng(seed)
+    load_before = os.getloadavg()
+    cases = []
+    for n_samples in (6, 12):
+        groups = ["A"] * (n_samples // 2) + ["B"] * (n_samples // 2)
+        shared = simulate_counts(rng, r_datasets, genes, n_samples)
+        with tempfile.TemporaryDirectory() as tmp:
+            r_wall, r_cpu, r_first = time_r(shared, Path(tmp))
+        single_wall = single_cpu = 0.0
+        for counts in shared:
+            w0, c0 = time.perf_counter(), time.process_time()
+            ours = limma(counts, groups, ("B", "A"))
+            single_wall += time.perf_counter() - w0
+            single_cpu += time.process_time() - c0
+        ours = limma(shared[0], groups, ("B", "A"))
+        deviation = {
+            name: float(np.max(np.abs(ours[col].to_numpy() - r_first[i])))
+            for i, (name, col) in enumerate(
+                [("log_fc", "logFC"), ("t", "t"), ("p_value", "P.Value")]
+            )
+        }
+        batch_wall, batch_cpu = time_degae(rng, datasets, genes, n_samples, chunk)
+        case = {
+            "genes": genes,
+            "samples": n_samples,
+            "degae_datasets": datasets,
+            "r_datasets": r_datasets,
+            "r_ms_per_dataset": {"wall": r_wall * 1e3, "cpu": r_cpu * 1e3},
+            "degae_batch_ms_per_dataset": {"wall": batch_wall * 1e3, "cpu": batch_cpu * 1e3},
+            "degae_single_ms_per_dataset": {
+                "wall": single_wall / r_datasets * 1e3,
+                "cpu": single_cpu / r_datasets * 1e3,
+            },
+            "speedup_batch": {"wall": r_wall / batch_wall, "cpu": r_cpu / batch_cpu},
+            "speedup_single": {
+                "wall": r_wall / (single_wall / r_datasets),
+                "cpu": r_cpu / (single_cpu / r_datasets),
+            },
+            "max_abs_difference_vs_r_first_dataset": deviation,
+        }
+        cases.append(case)
+        click.echo(
+            f"{genes} genes x {n_samples} samples: R {r_wall * 1e3:.1f} ms/dataset "
+            f"(cpu {r_cpu * 1e3:.1f}); degae batched {batch_wall * 1e3:.1f} ms "
+            f"(cpu {batch_cpu * 1e3:.1f}), single {single_wall / r_datasets * 1e3:.1f} ms; "
+            f"speed-up batched {r_wall / batch_wall:.1f}x wall, {r_cpu / batch_cpu:.1f}x cpu"
+        )
+    result = {
+        "benchmark": "limma pipeline per dataset: degae_tools.de vs R limma",
+        "r_limma": subprocess.run(
+            ["Rscript", "-e", "cat(as.character(packageVersion('limma')))"],
+            capture_output=True,
+            text=True,
+        ).stdout,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
+        "cases": cases,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    click.echo(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
