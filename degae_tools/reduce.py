@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,11 +27,19 @@ from sklearn.preprocessing import StandardScaler
 from degae_tools import console
 from degae_tools.errors import ModelError, ReduceError
 from warehouse.connect import connect
+from warehouse.export import (
+    SPLITS,
+    batch_matrix,
+    ensure_split,
+    iter_log2fc_batches,
+    split_contrasts,
+)
 from warehouse.migrate import read_query
 
 VARIANCE_LEVELS = (0.5, 0.8, 0.9)
 FULL_SPECTRUM_MAX = 10_000
 EXACT_TSNE_MAX = 1_000
+BATCH_ROWS = 256
 STUDY_FIRST_TWO_PCS = 0.044
 METHOD_NAMES = {
     "pca": "PCA",
@@ -126,9 +135,9 @@ def reduce(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    contrast_ids, splits, x = read_log_fc(db_path)
     con = connect(db_path)
     try:
-        contrast_ids, x = read_log_fc(con)
         latent_model = _latent_model(con, config.model)
         latent = _read_latent(con, latent_model) if latent_model else None
         colour_specs = ["top_go"] + ([config.color_by] if config.color_by != "top_go" else [])
@@ -182,6 +191,7 @@ def reduce(
         db_path,
         run_id,
         contrast_ids,
+        splits,
         embeddings,
         latent_model,
         latent,
@@ -239,24 +249,34 @@ def reduce(
     return result
 
 
-def read_log_fc(con: duckdb.DuckDBPyConnection, batch: int = 256) -> tuple[list[str], np.ndarray]:
-    """(contrast IDs, float32 log2FC matrix in gene_index order) of every contrast with DE results.
+def read_log_fc(
+    db_path: str | Path, split_name: str = "degae"
+) -> tuple[list[str], list[str], np.ndarray]:
+    """(contrast IDs, their split, float32 log2FC matrix) of every contrast with DE results.
 
-    Genes missing from any contrast are dropped, as the reference study did when it joined series.
+    Rows come from `warehouse.export` (genes without a result are 0.0, as the trainer sees them);
+    the series-wise split is created first if the warehouse has none, so that coordinates carry it.
     """
-    contrast_ids = [r[0] for r in con.execute(read_query("reduce_contrast_ids")).fetchall()]
-    n_genes = con.execute(read_query("reduce_n_genes")).fetchall()[0][0]
-    x = np.full((len(contrast_ids), n_genes), np.nan, dtype=np.float32)
-    row_of = {c: i for i, c in enumerate(contrast_ids)}
-    starts = range(0, len(contrast_ids), batch)
-    for start in console.progress(starts, total=len(starts), description="reading log2FC"):
-        chunk = contrast_ids[start : start + batch]
-        table = con.sql(read_query("reduce_log_fc_batch"), params=[chunk]).to_arrow_table()
-        rows = np.array([row_of[c] for c in table.column("contrast_id").to_pylist()], dtype=int)
-        genes = table.column("gene_index").to_numpy()
-        x[rows, genes] = table.column("log_fc").to_numpy(zero_copy_only=False)
-    complete = ~np.isnan(x).any(axis=0)
-    return contrast_ids, x[:, complete] if not complete.all() else x
+    con = connect(db_path, write=True)
+    try:
+        ensure_split(con, split_name)
+    finally:
+        con.close()
+    con = connect(db_path)
+    try:
+        n_batches = math.ceil(len(split_contrasts(con, split_name, SPLITS)) / BATCH_ROWS)
+        batches = iter_log2fc_batches(con, split_name, SPLITS, batch_size=BATCH_ROWS)
+        ids: list[str] = []
+        splits: list[str] = []
+        parts: list[np.ndarray] = []
+        for batch in console.progress(batches, total=n_batches, description="reading log2FC"):
+            ids.extend(batch.column("contrast_id").to_pylist())
+            splits.extend(batch.column("split").to_pylist())
+            parts.append(batch_matrix(batch))
+    finally:
+        con.close()
+    x = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    return ids, splits, x
 
 
 def select_genes(x: np.ndarray, threshold: float | None) -> np.ndarray:
@@ -459,6 +479,7 @@ def _store(
     db_path: str | Path,
     run_id: str,
     contrast_ids: list[str],
+    splits: list[str],
     embeddings: dict[str, np.ndarray],
     latent_model: str | None,
     latent: tuple | None,

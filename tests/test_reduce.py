@@ -42,11 +42,11 @@ def reduced(tmp_path_factory):
     return db, result
 
 
-def test_pca_and_tsne_coordinates_are_stored_under_the_run_id(reduced):
+def test_pca_and_tsne_coordinates_are_stored_with_splits_under_the_run_id(reduced):
     db, result = reduced
     con = warehouse.connect(db)
     rows = con.execute(
-        "SELECT method, count(*), min(len(coords)) FROM ml.embeddings WHERE model_id = ? "
+        "SELECT method, count(split), min(len(coords)) FROM ml.embeddings WHERE model_id = ? "
         "GROUP BY method ORDER BY method",
         [result.run_id],
     ).fetchall()
