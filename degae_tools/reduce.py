@@ -486,9 +486,7 @@ def _store(
     latent_embeddings: dict[str, np.ndarray],
     validation: list[dict],
 ) -> None:
-    batches = [
-        (run_id, m, contrast_ids, [None] * len(contrast_ids), c) for m, c in embeddings.items()
-    ]
+    batches = [(run_id, m, contrast_ids, splits, c) for m, c in embeddings.items()]
     if latent is not None:
         ids, splits, _ = latent
         batches += [(latent_model, m, ids, splits, c) for m, c in latent_embeddings.items()]
