@@ -61,9 +61,13 @@ def iter_lines(path: str | Path, error: type[InputFileError]) -> Iterator[tuple[
     A truncated or corrupt gzip stream or a NUL byte raise ``error`` naming the line where
     reading stopped, instead of leaking ``EOFError`` or ``zlib.error``.
     """
+    try:
+        handle = open_binary(path)
+    except OSError as exc:
+        raise error(path, None, f"cannot open the file ({describe(exc)})") from exc
     number = 0
     try:
-        with open_binary(path) as handle:
+        with handle:
             for number, raw in enumerate(handle, start=1):  # noqa: B007 - used after the loop
                 if b"\x00" in raw:
                     raise error(path, number, "binary data (NUL byte) in a text file")

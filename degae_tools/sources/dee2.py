@@ -49,18 +49,19 @@ GENE_INFO_COLUMNS = ("GeneID", "GeneSymbol", "longest_isoform")
 # STAR's ReadsPerGene summary rows are not genes.
 STAR_SUMMARY_ROWS = ("N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous")
 MISSING = ("", "NA")
+TAB = "\t"
 INT32_MAX = np.iinfo(np.int32).max
 
-RUN = re.compile(r"[SED]RR\d+")
-EXPERIMENT = re.compile(r"[SED]RX\d+")
-SAMPLE = re.compile(r"[SED]RS\d+")
-STUDY = re.compile(r"[SED]RP\d+")
-GSE_LIST = re.compile(r"GSE\d+(?:\s*[;,]\s*GSE\d+)*")
-GSM = re.compile(r"GSM\d+")
-TITLE_GSM = re.compile(r"(GSM\d+)(?!\d)")
+RUN = re.compile(r"[SED]RR[0-9]+")
+EXPERIMENT = re.compile(r"[SED]RX[0-9]+")
+SAMPLE = re.compile(r"[SED]RS[0-9]+")
+STUDY = re.compile(r"[SED]RP[0-9]+")
+GSE_LIST = re.compile(r"GSE[0-9]+(?:\s*[;,]\s*GSE[0-9]+)*")
+GSM = re.compile(r"GSM[0-9]+")
 QC = re.compile(r"(PASS|WARN|FAIL)(?:\(.*\))?")
 SPECIES_FILE = re.compile(r"([a-z]+)_metadata\.tsv")
-COUNT = re.compile(r"\d+")
+COUNT = re.compile(r"[0-9]+")
+ACCESSION_PATTERNS = {"srx": EXPERIMENT, "srs": SAMPLE, "srp": STUDY}
 
 
 @dataclass(frozen=True)
@@ -93,27 +94,28 @@ def iter_metadata(
     species = species_match.group(1) if species_match else None
     lines = iter_lines(path, DEE2MetadataError)
     n_fields = _metadata_header(path, lines)
-    batch: list[tuple] = []
+    numbers: list[int] = []
+    records: list[str] = []
     for number, line in lines:
         if not line.strip():
             continue
-        fields = line.split("\t")
-        if len(fields) != n_fields:
+        if line.count(TAB) != n_fields - 1:
             raise DEE2MetadataError(
-                path, number, f"expected {n_fields} tab-separated fields, got {len(fields)}"
+                path,
+                number,
+                f"expected {n_fields} tab-separated fields, got {len(line.split(TAB))}",
             )
-        try:
-            row = _metadata_row(fields)
-        except ValueError as exc:
-            if on_reject is not None:
-                on_reject(Rejection(str(path), number, str(exc), line))
-            continue
-        batch.append((*row, species, number))
-        if len(batch) >= batch_size:
-            yield pl.DataFrame(batch, schema=METADATA_SCHEMA, orient="row")
-            batch = []
-    if batch:
-        yield pl.DataFrame(batch, schema=METADATA_SCHEMA, orient="row")
+        numbers.append(number)
+        records.append(line)
+        if len(records) >= batch_size:
+            batch = _metadata_batch(path, numbers, records, species, on_reject)
+            if batch.height:
+                yield batch
+            numbers, records = [], []
+    if records:
+        batch = _metadata_batch(path, numbers, records, species, on_reject)
+        if batch.height:
+            yield batch
 
 
 def _metadata_header(path: str | Path, lines: Iterator[tuple[int, str]]) -> int:
@@ -131,39 +133,81 @@ def _metadata_header(path: str | Path, lines: Iterator[tuple[int, str]]) -> int:
     raise DEE2MetadataError(path, None, f"empty file; expected a header starting {expected!r}")
 
 
-def _metadata_row(fields: list[str]) -> tuple:
-    srr, qc_summary, srx, srs, srp = (field.strip() for field in fields[:5])
-    if not RUN.fullmatch(srr):
-        raise ValueError(f"bad run accession {srr!r}; expected SRR/ERR/DRR followed by digits")
-    status = qc_status(qc_summary)
-    accessions = []
-    for name, value, pattern in (
-        ("SRX", srx, EXPERIMENT),
-        ("SRS", srs, SAMPLE),
-        ("SRP", srp, STUDY),
-    ):
-        if value in MISSING:
-            accessions.append(None)
-        elif pattern.fullmatch(value):
-            accessions.append(value)
-        else:
-            raise ValueError(f"bad {name} accession {value!r}")
-    gse = gsm = title = None
-    # Only the first three columns after the accessions: MetadataFull.tsv adds many more.
-    for raw in fields[5:8]:
-        value = raw.strip()
-        if value in MISSING:
-            continue
-        if gse is None and GSE_LIST.fullmatch(value):
-            gse = re.split(r"\s*[;,]\s*", value)[0]
-        elif gsm is None and GSM.fullmatch(value):
-            gsm = value
-        elif title is None:
-            title = value
-    if gsm is None and title is not None:
-        title_gsm = TITLE_GSM.match(title)
-        gsm = title_gsm.group(1) if title_gsm else None
-    return (srr, qc_summary.strip(), status, *accessions, gse, gsm, title)
+def _cell(index: int) -> pl.Expr:
+    value = pl.col(f"field_{index}").str.strip_chars()
+    return pl.when(value.is_in(MISSING)).then(None).otherwise(value)
+
+
+def _metadata_batch(
+    path: str | Path,
+    numbers: list[int],
+    records: list[str],
+    species: str | None,
+    on_reject: OnReject | None,
+) -> pl.DataFrame:
+    """Validate and classify one batch of metadata lines with polars expressions."""
+    frame = pl.DataFrame(
+        {"line": numbers, "record": records}, schema={"line": pl.Int64, "record": pl.String}
+    )
+    # Only the three columns after the accessions: MetadataFull.tsv adds many more.
+    frame = frame.with_columns(pl.col("record").str.split_exact(TAB, 7).alias("f")).unnest("f")
+    extras = ["x5", "x6", "x7"]
+    frame = frame.select(
+        "line",
+        "record",
+        _cell(0).alias("srr"),
+        pl.col("field_1").str.strip_chars().alias("qc_summary"),
+        _cell(2).alias("srx"),
+        _cell(3).alias("srs"),
+        _cell(4).alias("srp"),
+        *(_cell(i).alias(name) for i, name in zip((5, 6, 7), extras, strict=True)),
+    )
+    frame = frame.with_columns(
+        pl.col("qc_summary").str.extract(f"^{QC.pattern}$").alias("qc_status"),
+        *(_matches(x, GSE_LIST).alias(f"{x}_gse") for x in extras),
+        *(_matches(x, GSM).alias(f"{x}_gsm") for x in extras),
+    )
+    title = pl.coalesce(
+        [pl.when(~pl.col(f"{x}_gse") & ~pl.col(f"{x}_gsm")).then(pl.col(x)) for x in extras]
+    )
+    frame = frame.with_columns(title.alias("title"))
+    frame = frame.with_columns(
+        pl.coalesce(
+            [
+                pl.when(pl.col(f"{x}_gse")).then(pl.col(x).str.extract(r"^(GSE[0-9]+)"))
+                for x in extras
+            ]
+        ).alias("gse"),
+        pl.coalesce(
+            [pl.when(pl.col(f"{x}_gsm")).then(pl.col(x)) for x in extras]
+            + [pl.col("title").str.extract(r"^(GSM[0-9]+)")]
+        ).alias("gsm"),
+        pl.lit(species, dtype=pl.String).alias("species"),
+        pl.all_horizontal(
+            _matches("srr", RUN),
+            pl.col("qc_status").is_not_null(),
+            *(_matches(c, p) | pl.col(c).is_null() for c, p in ACCESSION_PATTERNS.items()),
+        ).alias("valid"),
+    )
+    if on_reject is not None:
+        for row in frame.filter(~pl.col("valid")).iter_rows(named=True):
+            on_reject(Rejection(str(path), row["line"], _rejection_reason(row), row["record"]))
+    return frame.filter(pl.col("valid")).select(list(METADATA_SCHEMA))
+
+
+def _matches(column: str, pattern: re.Pattern[str]) -> pl.Expr:
+    return pl.col(column).str.contains(f"^(?:{pattern.pattern})$").fill_null(False)
+
+
+def _rejection_reason(row: dict) -> str:
+    if not RUN.fullmatch(row["srr"] or ""):
+        return f"bad run accession {row['srr']!r}; expected SRR/ERR/DRR followed by digits"
+    if row["qc_status"] is None:
+        return f"unknown QC summary {row['qc_summary']!r}; expected PASS, WARN(...) or FAIL(...)"
+    for column, pattern in ACCESSION_PATTERNS.items():
+        if not pattern.fullmatch(row[column]):
+            return f"bad {column.upper()} accession {row[column]!r}"
+    raise AssertionError(f"row {row['line']} is valid")
 
 
 def read_count_matrix(path: str | Path) -> CountMatrix:
