@@ -1,7 +1,8 @@
 """The deterministic rule that turns a GEO series' sample characteristics into groups and contrasts.
 
 1. Keys come from ``source_name_ch1`` (key ``source_name``) and ``characteristics_ch1``
-   (``key: value``); a sample with a key twice gets its values joined with ``"; "``.
+   (``key: value``); a sample with a key twice gets its values joined with ``"; "``. Keys and
+   values that differ only in case or spacing are the same.
 2. Keys about the library or the reads are dropped: :data:`TECHNICAL` found in the key or in
    any of its values (library, read(s), lane, run, batch, replicate, rep).
 3. Keys with a single distinct value are dropped; samples lacking the chosen key are excluded.
@@ -183,12 +184,19 @@ def _series(characteristics: pl.DataFrame, gse: str | None) -> str:
 
 
 def _values_by_key(characteristics: pl.DataFrame) -> dict[str, dict[str, str]]:
-    """``{key: {gsm: value}}`` with keys in file order (by row, then first appearance)."""
+    """``{key: {gsm: value}}`` with keys in file order (by row, then first appearance).
+
+    Values differing only in case or spacing are one value, spelled as first seen.
+    """
     keys: dict[str, dict[str, str]] = {}
-    rows = characteristics.select("gsm", "row", "key", "value").sort("row", maintain_order=True)
-    for gsm, _, key, value in rows.iter_rows():
-        values = keys.setdefault(key.strip().lower(), {})
+    rows = characteristics.select("gsm", "row", "key", "value").drop_nulls()
+    for gsm, _, key, value in rows.sort("row", maintain_order=True).iter_rows():
+        values = keys.setdefault(" ".join(key.split()).lower(), {})
         values[gsm] = f"{values[gsm]}; {value}" if gsm in values else value
+    for values in keys.values():
+        spelling: dict[str, str] = {}
+        for gsm, value in values.items():
+            values[gsm] = spelling.setdefault(" ".join(value.split()).casefold(), value)
     return keys
 
 

@@ -147,10 +147,21 @@ def test_slugs_are_lower_case_ascii_words(label: str, slug: str) -> None:
     assert slugify(label) == slug
 
 
+def test_values_differing_only_in_case_or_spacing_are_one_group() -> None:
+    chars = characteristics(genotype=["WT", "wt", "KO", " KO "])
+    assert infer_groups(chars, gse="GSE1").groups == {
+        "WT": ["GSM1", "GSM2"],
+        "KO": ["GSM3", "GSM4"],
+    }
+
+
 def test_labels_with_the_same_slug_get_distinct_ids() -> None:
-    chars = characteristics(genotype=["WT", "WT", "wt", "wt", "KO", "KO"])
+    chars = characteristics(dose=["0 mg", "0 mg", "5-mg", "5-mg", "5 mg", "5 mg"])
     grouping = infer_groups(chars, gse="GSE1")
-    assert [c.contrast_id for c in contrasts(grouping)] == ["GSE1:wt-2-vs-wt", "GSE1:ko-vs-wt"]
+    assert [c.contrast_id for c in contrasts(grouping)] == [
+        "GSE1:5-mg-vs-0-mg",
+        "GSE1:5-mg-2-vs-0-mg",
+    ]
 
 
 def test_series_matrix_to_contrasts(tmp_path: Path) -> None:
