@@ -43,14 +43,14 @@ class PredictConfig:
     threshold: float = 0.05
     min_positives: int = 10
     hidden: int = 0
-    epochs: int = 200
+    epochs: int = 300
     batch_size: int = 64
-    learning_rate: float = 1e-3
+    learning_rate: float = 1e-2
     l2: float = 1e-4
     max_pos_weight: float = 50.0
     fine_tune: bool = False
-    fine_tune_learning_rate: float = 1e-4
-    patience: int = 20
+    fine_tune_learning_rate: float = 1e-3
+    patience: int = 30
     seed: int = 69
 
 
@@ -134,28 +134,44 @@ def build_head(z_train: np.ndarray, n_terms: int, config: PredictConfig) -> kera
 
 
 def _fit(model, x, y, x_val, y_val, config: PredictConfig, learning_rate: float) -> None:
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=weighted_bce(positive_weights(y, config.max_pos_weight)),
-    )
-    callbacks, val = [], None
-    if len(x_val):
-        val = (x_val, y_val)
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                patience=config.patience, restore_best_weights=True, monitor="val_loss"
-            )
-        )
-    model.fit(
-        x,
-        y.astype(np.float32),
-        validation_data=val,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
-        verbose=0,
-        callbacks=callbacks,
-    )
+    """Mini-batch Adam on the class-balanced loss, early stopping on validation loss."""
+    loss_fn = weighted_bce(positive_weights(y, config.max_pos_weight))
+    optimizer = keras.optimizers.Adam(learning_rate)
+    x_t, y_t = tf.constant(x, tf.float32), tf.constant(y, tf.float32)
+    variables = model.trainable_variables
+    size = config.batch_size
+
+    @tf.function
+    def epoch(order):
+        # one graph call per epoch: a while_loop over mini-batches of a shuffled order
+        for start in tf.range(0, tf.shape(order)[0], size):
+            rows = order[start : start + size]
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(loss_fn(tf.gather(y_t, rows), model(tf.gather(x_t, rows))))
+                loss += tf.add_n(model.losses) if model.losses else 0.0
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+
+    x_v, y_v = tf.constant(x_val, tf.float32), tf.constant(y_val, tf.float32)
+
+    @tf.function
+    def validation_loss():
+        return tf.reduce_mean(loss_fn(y_v, model(x_v, training=False)))
+
+    best, best_weights, waited = np.inf, None, 0
+    rng = np.random.default_rng(config.seed)
+    for _ in range(config.epochs):
+        epoch(tf.constant(rng.permutation(len(x)), tf.int32))
+        if len(x_val) == 0:
+            continue
+        loss = float(validation_loss())
+        if loss < best - 1e-6:
+            best, best_weights, waited = loss, model.get_weights(), 0
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    if best_weights is not None:
+        model.set_weights(best_weights)
 
 
 def fit_head(
