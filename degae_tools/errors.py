@@ -70,3 +70,11 @@ class Log2FCTableError(InputFileError):
 
 class GroundTruthError(InputFileError):
     """The simulator's ``ground_truth/perturbations.tsv`` (driver genes per contrast and term)."""
+
+
+class FetchError(DegaeError):
+    """A download from DEE2 or GEO that failed: an HTTP error, or too many broken transfers."""
+
+
+class OfflineError(FetchError):
+    """DEE2 or GEO cannot be reached at all (no DNS, connection refused): `fetch` needs internet."""
