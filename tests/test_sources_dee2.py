@@ -254,3 +254,16 @@ def test_binary_garbage_is_a_file_error(tmp_path: Path) -> None:
     path.write_bytes(CUT_HEADER.encode() + b"SRR1\x00\x01\x02\xff\n")
     with pytest.raises(DEE2MetadataError, match="line 2: binary data"):
         list(iter_metadata(path))
+
+
+def test_truncated_gzip_counts_raise_the_named_error(tmp_path: Path, bundle: Path) -> None:
+    packed = gzip.compress((bundle / "GeneCountMatrix.tsv").read_bytes())
+    path = tmp_path / "GeneCountMatrix.tsv.gz"
+    path.write_bytes(packed[: len(packed) // 3])
+    with pytest.raises(DEE2CountsError, match="truncated gzip"):
+        read_count_matrix(path)
+
+
+def test_empty_count_file_is_a_file_error(tmp_path: Path) -> None:
+    with pytest.raises(DEE2CountsError, match="empty file"):
+        read_count_matrix(write(tmp_path / "GeneCountMatrix.tsv", "\n"))
