@@ -1,0 +1,134 @@
+"""Integrated gradients on tiny Keras models, and the attribution tables of a tiny warehouse."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from degae_tools.attribute import (
+    AttributeConfig,
+    integrated_gradients,
+    logit_function,
+    logits,
+    path_points,
+    top_k,
+)
+from degae_tools.errors import ModelError
+from degae_tools.preprocess import Preprocessor
+
+N_GENES = 40
+
+
+@pytest.fixture(scope="module")
+def preprocessor() -> Preprocessor:
+    rng = np.random.default_rng(1)
+    x = rng.normal(loc=0.5, scale=2.0, size=(50, N_GENES))
+    x[:, ::5] = 0.0  # constant genes: dropped by the variance threshold
+    return Preprocessor(variance_threshold=0.0).fit([x])
+
+
+def dense_model(n_in: int, n_out: int, activation: str | None, seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((n_in,))
+    return keras.Model(inp, keras.layers.Dense(n_out, activation=activation)(inp))
+
+
+@pytest.fixture(scope="module")
+def smooth_model(preprocessor):
+    encoder = dense_model(preprocessor.n_features, 6, "tanh", seed=2)
+    head = dense_model(6, 3, None, seed=3)
+    return logit_function(preprocessor, encoder, head)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> np.ndarray:
+    return np.random.default_rng(4).normal(scale=2.0, size=(4, N_GENES)).astype(np.float32)
+
+
+def test_every_rule_has_weights_summing_to_one_on_the_unit_interval():
+    for rule in ("gauss-legendre", "riemann-left", "riemann-right", "riemann-middle"):
+        alphas, weights = path_points(7, rule)
+        assert len(alphas) == 7
+        assert weights.sum() == pytest.approx(1.0)
+        assert alphas.min() >= 0.0 and alphas.max() <= 1.0
+    alphas, weights = path_points(7, "riemann-trapezoid")
+    assert len(alphas) == 8 and weights.sum() == pytest.approx(1.0)
+
+
+def test_gauss_legendre_at_50_steps_is_complete(smooth_model, inputs):
+    rows, terms = np.array([0, 1, 2, 3, 0]), np.array([0, 1, 2, 0, 2])
+    attr = integrated_gradients(smooth_model, inputs, rows, terms, steps=50)
+    f_x = logits(smooth_model, inputs)[rows, terms]
+    f_0 = logits(smooth_model, np.zeros((1, N_GENES), np.float32))[0, terms]
+    gap = attr.sum(axis=1) - (f_x - f_0)
+    assert np.all(np.abs(gap) <= 1e-3 * np.abs(f_x - f_0) + 1e-5)
+
+
+def test_gauss_legendre_beats_a_left_riemann_sum_at_the_same_steps(smooth_model, inputs):
+    rows, terms = np.arange(4), np.array([0, 1, 2, 0])
+    delta = (
+        logits(smooth_model, inputs)[rows, terms]
+        - logits(smooth_model, np.zeros((1, N_GENES), np.float32))[0, terms]
+    )
+    gaps = {
+        rule: np.abs(
+            integrated_gradients(smooth_model, inputs, rows, terms, steps=8, rule=rule).sum(1)
+            - delta
+        ).max()
+        for rule in ("gauss-legendre", "riemann-left")
+    }
+    assert gaps["gauss-legendre"] < gaps["riemann-left"] / 10
+
+
+def test_linear_model_attribution_is_input_times_weight():
+    # F(x) = x . w + b: IG is exactly (x - x0) * w for any rule (Sundararajan et al. 2017, 2.1).
+    identity = Preprocessor().fit([np.random.default_rng(0).normal(size=(10, 5))])
+    identity.mean[:] = 0.0
+    identity.scale[:] = 1.0
+    encoder = dense_model(5, 5, None, seed=0)
+    encoder.layers[-1].set_weights([np.eye(5, dtype=np.float32), np.zeros(5, np.float32)])
+    head = dense_model(5, 2, None, seed=1)
+    f = logit_function(identity, encoder, head)
+    x = np.array([[1.0, -2.0, 0.5, 3.0, 0.0]], np.float32)
+    w = head.layers[-1].get_weights()[0]
+    for rule in ("riemann-left", "gauss-legendre"):
+        attr = integrated_gradients(f, x, np.array([0, 0]), np.array([0, 1]), steps=3, rule=rule)
+        np.testing.assert_allclose(attr, (x * w.T), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_size_does_not_change_attributions(smooth_model, inputs):
+    rows, terms = np.array([0, 1, 2, 3, 1, 2]), np.array([0, 1, 2, 0, 0, 1])
+    reference = integrated_gradients(smooth_model, inputs, rows, terms, steps=20, batch=1000)
+    for batch in (1, 7, 20, 45):
+        attr = integrated_gradients(smooth_model, inputs, rows, terms, steps=20, batch=batch)
+        np.testing.assert_allclose(attr, reference, rtol=1e-4, atol=1e-6)
+
+
+def test_baseline_is_no_change_mapped_through_the_scaler(preprocessor, smooth_model, inputs):
+    encoder = dense_model(preprocessor.n_features, 6, "tanh", seed=2)
+    head = dense_model(6, 3, None, seed=3)
+    scaled_zero = preprocessor.transform(np.zeros((1, N_GENES), np.float32))
+    assert np.abs(scaled_zero).max() > 0.1  # "no change" is not the scaler's zero
+    f_0 = logits(smooth_model, np.zeros((1, N_GENES), np.float32))[0]
+    np.testing.assert_allclose(f_0, np.asarray(head(encoder(scaled_zero)))[0], rtol=1e-5)
+    attr = integrated_gradients(smooth_model, inputs, np.array([0]), np.array([1]), steps=50)
+    expected = logits(smooth_model, inputs)[0, 1] - f_0[1]
+    assert attr.sum() == pytest.approx(expected, rel=1e-3, abs=1e-5)
+
+
+def test_genes_dropped_by_the_variance_threshold_get_zero_attribution(smooth_model, inputs):
+    attr = integrated_gradients(smooth_model, inputs, np.array([0]), np.array([0]), steps=10)
+    assert np.all(attr[0, ::5] == 0.0)
+    assert np.count_nonzero(attr[0]) > N_GENES // 2
+
+
+def test_top_k_orders_genes_by_signed_or_absolute_attribution():
+    attr = np.array([[0.1, -5.0, 3.0, 2.0]])
+    assert top_k(attr, 2).tolist() == [[2, 3]]
+    assert top_k(attr, 2, rank_by="abs").tolist() == [[1, 2]]
+
+
+def test_unknown_rule_is_refused():
+    with pytest.raises(ModelError, match="unknown integration rule"):
+        AttributeConfig(rule="simpson")
