@@ -138,35 +138,39 @@ def lm_fit(expr: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None) -
     if np.linalg.matrix_rank(X) < p:
         raise DesignError(f"design matrix ({n} x {p}) is not of full column rank")
     lead = Y.shape[:-1]
-    finite = np.isfinite(Y)
-    all_finite = bool(finite.all())
-    amean = Y @ np.full(n, 1.0 / n) if all_finite else _row_mean(Y, finite)
+    amean = Y @ np.full(n, 1.0 / n)
+    all_finite = bool(np.isfinite(amean).all())
+    finite = np.ones((1, n), dtype=bool) if all_finite else np.isfinite(Y)
+    if not all_finite:
+        amean = _row_mean(Y, finite)
     Y = Y.reshape(-1, n)
     finite = finite.reshape(-1, n)
     W = None
     if weights is not None:
         W = np.broadcast_to(np.asarray(weights, dtype=np.float64), lead + (n,)).reshape(-1, n)
         W = np.where(W > 0, W, np.nan)
-        finite = finite & np.isfinite(W)
+        finite = np.isfinite(Y) & np.isfinite(W)
 
-    coef = np.full((Y.shape[0], p), np.nan)
-    stdev = np.full((Y.shape[0], p), np.nan)
-    sigma = np.full(Y.shape[0], np.nan)
-    df = np.zeros(Y.shape[0])
     Q, R = np.linalg.qr(X)
     Rinv = np.linalg.inv(R)
     cov = Rinv @ Rinv.T
 
     if W is None and all_finite:
         solve = Q @ Rinv.T
-        coef[:] = Y @ solve
+        coef = Y @ solve
         # Residuals through the annihilator I - X (X'X)^-1 X': one small matmul, no gene loop.
         resid = Y @ (np.eye(n) - solve @ X.T)
-        df[:] = n - p
+        df = np.full(Y.shape[0], float(n - p))
         if n > p:
-            sigma[:] = np.sqrt(np.square(resid, out=resid) @ np.ones(n) / (n - p))
-        stdev[:] = np.sqrt(np.diag(cov))
+            sigma = np.sqrt(np.square(resid, out=resid) @ np.full(n, 1.0 / (n - p)))
+        else:
+            sigma = np.full(Y.shape[0], np.nan)
+        stdev = np.broadcast_to(np.sqrt(np.diag(cov)), coef.shape)
     else:
+        coef = np.full((Y.shape[0], p), np.nan)
+        stdev = np.full((Y.shape[0], p), np.nan)
+        sigma = np.full(Y.shape[0], np.nan)
+        df = np.zeros(Y.shape[0])
         patterns, inverse = _row_patterns(finite)
         for k, observed in enumerate(patterns):
             rows = np.flatnonzero(inverse == k)
@@ -301,6 +305,9 @@ def fit_f_dist(x: np.ndarray, df1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if x.shape[-1] == 1:
         return x[..., 0].copy(), np.zeros(x.shape[:-1])
     df1 = np.broadcast_to(np.asarray(df1, dtype=np.float64), x.shape)
+    d_first = df1.flat[0]
+    if 1e-15 < d_first < np.inf and np.all(df1 == d_first) and np.all(x > -1e-15):
+        return _fit_f_dist_complete(x, d_first)
     ok = np.isfinite(df1) & (df1 > 1e-15) & np.isfinite(x) & (x > -1e-15)
     nok = ok.sum(axis=-1)
     xx = np.where(ok, np.maximum(x, 0.0), np.nan)
@@ -330,6 +337,31 @@ def fit_f_dist(x: np.ndarray, df1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if single.any():
         s20 = np.where(single, np.where(ok, x, 0.0).sum(axis=-1), s20)
         df2 = np.where(single, 0.0, df2)
+    return s20, df2
+
+
+def _fit_f_dist_complete(x: np.ndarray, df1: float) -> tuple[np.ndarray, np.ndarray]:
+    """fitFDist when every variance is usable and all share one df (no missing values)."""
+    x = np.maximum(x, 0.0)
+    m = np.median(x, axis=-1)
+    m = np.where(m == 0, 1.0, m)
+    np.maximum(x, 1e-5 * m[..., None], out=x)
+    d = df1 / 2
+    e = np.log(x)
+    e -= special.digamma(d) - np.log(d)
+    emean = e.mean(axis=-1)
+    e -= emean[..., None]
+    evar = np.square(e, out=e).sum(axis=-1) / (x.shape[-1] - 1) - special.polygamma(1, d)
+    positive = evar > 0
+    df2 = np.full(evar.shape, np.inf)
+    s20 = np.empty(evar.shape)
+    if positive.any():
+        df2[positive] = 2 * trigamma_inverse(evar[positive])
+        half = df2[positive] / 2
+        s20[positive] = np.exp(emean[positive] + special.digamma(half) - np.log(half))
+    if not positive.all():
+        # Infinite prior df: the prior is the mean of the (offset) variances, as in fitFDist.
+        s20[~positive] = x[~positive].mean(axis=-1)
     return s20, df2
 
 
@@ -418,11 +450,7 @@ def _tmixture(
         tstat = tstat.copy()
         log_tail = stats.t.logsf(tstat[lower], df[lower])
         tstat[lower] = -special.stdtrit(max_df, np.exp(log_tail))
-    top = np.argpartition(-tstat, ntarget - 1)[:ntarget]
-    cutoff = tstat[top].min()
-    if np.count_nonzero(tstat >= cutoff) > ntarget:
-        top = np.argsort(-tstat, kind="stable")[:ntarget]
-    top = top[np.lexsort((top, -tstat[top]))]
+    top = _largest(tstat, ntarget)
     tt = tstat[top]
     v1 = su[top] ** 2
     r = np.arange(1, ntarget + 1)
@@ -452,41 +480,79 @@ def t_test_p(t: np.ndarray, df: float) -> np.ndarray:
     per piece; pieces where p nears underflow fall back to the exact incomplete beta.
     """
     x = np.abs(np.asarray(t, dtype=np.float64))
-    s = np.log1p(x)
-    finite = np.isfinite(s)
-    s = np.where(finite, s, 0.0)
-    n_pieces = int(s.max(initial=0.0) / _P_PIECE) + 1
+    u = np.log1p(x)
+    u *= 1.0 / _P_PIECE
+    finite = np.isfinite(u)
+    all_finite = bool(finite.all())
+    if not all_finite:
+        u[~finite] = 0.0
+    n_pieces = int(u.max(initial=0.0)) + 1
     s_nodes = (np.arange(n_pieces)[:, None] + (_CHEB_Z + 1) / 2) * _P_PIECE
     p_nodes = 2 * special.stdtr(df, -np.expm1(s_nodes))
     good = (p_nodes > 1e-290).all(axis=1)
-    coef = (np.log(np.where(good[:, None], p_nodes, 1.0)) @ _CHEB_BASIS.T).T
-    piece = np.minimum((s / _P_PIECE).astype(np.intp), n_pieces - 1)
-    z = 2 * (s / _P_PIECE - piece) - 1
-    c = coef[:, piece]
-    b1, b2, z2 = np.zeros_like(z), np.zeros_like(z), 2 * z
-    for j in range(_P_NODES - 1, 0, -1):
-        b1, b2 = z2 * b1 - b2 + c[j], b1
-    p = np.exp(z * b1 - b2 + c[0])
-    exact = ~(good[piece] & finite)
-    if exact.any():
+    coef = (np.log(np.where(good[:, None], p_nodes, 1.0)) @ _CHEB_BASIS.T).T.copy()
+    piece = np.minimum(u.astype(np.intp), n_pieces - 1)
+    z = u - piece
+    z *= 2.0
+    z -= 1.0
+    z2 = z + z
+    # Clenshaw's recurrence with each gene's piece coefficients, in preallocated buffers.
+    b1, b2, cj = np.take(coef[-1], piece), np.zeros_like(z), np.empty_like(z)
+    for j in range(_P_NODES - 2, 0, -1):
+        np.take(coef[j], piece, out=cj)
+        np.subtract(cj, b2, out=b2)
+        np.multiply(z2, b1, out=cj)
+        b2 += cj
+        b1, b2 = b2, b1
+    np.take(coef[0], piece, out=cj)
+    b1 *= z
+    b1 -= b2
+    b1 += cj
+    p = np.exp(b1, out=b1)
+    if not (all_finite and good.all()):
+        exact = ~(good[piece] & finite)
         p[exact] = 2 * special.stdtr(df, -x[exact])
     return p
+
+
+def _largest(x: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values, largest first, ties by index: order(-x)[1:k] in R."""
+    sample, rank = x[::8], 2 * (k // 8) + 2
+    candidates = np.arange(x.size)
+    if sample.size > rank:
+        # Every value at or above a high quantile of a 1-in-8 sample; all of them if too few.
+        above = np.flatnonzero(x >= np.partition(sample, -rank)[-rank])
+        if above.size >= k:
+            candidates = above
+    return candidates[np.lexsort((candidates, -x[candidates]))][:k]
+
+
+def _argsort_nonnegative(x: np.ndarray) -> np.ndarray:
+    """argsort of values >= 0 (NaN last), 3x faster than quicksort for 50,000 p-values.
+
+    Two 16-bit radix passes on the float32 bit pattern (monotone for x >= 0) leave the values
+    sorted to float32 precision; a stable merge sort of that nearly sorted order finishes it.
+    """
+    bits = x.astype(np.float32).view(np.uint32)
+    order = np.argsort((bits & 0xFFFF).astype(np.uint16), kind="stable")
+    order = order[np.argsort((bits[order] >> 16).astype(np.uint16), kind="stable")]
+    return order[np.argsort(x[order], kind="stable")]
 
 
 def p_adjust_bh(p: np.ndarray) -> np.ndarray:
     """Benjamini-Hochberg along the last axis, NaN kept and not counted (R's p.adjust)."""
     p = np.asarray(p, dtype=np.float64)
-    n = np.count_nonzero(~np.isnan(p), axis=-1, keepdims=True)
-    # Tied p-values get the same adjusted value whatever their order, so quicksort is safe.
-    order = np.argsort(p, axis=-1)
-    ps = np.take_along_axis(p, order, axis=-1)
-    rank = np.arange(1, p.shape[-1] + 1)
-    with np.errstate(invalid="ignore"):
-        q = np.where(np.isnan(ps), np.inf, ps * n / rank)
-    q = np.minimum.accumulate(q[..., ::-1], axis=-1)[..., ::-1]
-    q = np.where(np.isnan(ps), np.nan, np.minimum(q, 1.0))
-    out = np.empty_like(q)
-    np.put_along_axis(out, order, q, axis=-1)
+    out = np.empty_like(p)
+    flat_p, flat_out = p.reshape(-1, p.shape[-1]), out.reshape(-1, p.shape[-1])
+    for row, adjusted in zip(flat_p, flat_out, strict=True):
+        order = _argsort_nonnegative(row)
+        ps = row[order]
+        n = np.count_nonzero(ps == ps)
+        q = ps[:n] * (n / np.arange(1, n + 1))
+        q = np.minimum.accumulate(q[::-1])[::-1]
+        np.minimum(q, 1.0, out=q)
+        adjusted[order[:n]] = q
+        adjusted[order[n:]] = np.nan
     return out
 
 
@@ -663,7 +729,7 @@ def _check_counts(counts: np.ndarray) -> np.ndarray:
         lowest = np.nanmin(counts)
     if lowest < 0:
         raise DesignError("counts must be non-negative; got negative values")
-    lib = counts.sum(axis=-2)
+    lib = np.ones(counts.shape[-2]) @ counts
     if np.isnan(lib).any():
         lib = np.nansum(counts, axis=-2)
     if np.any(np.nansum(lib, axis=-1) == 0):
