@@ -23,7 +23,7 @@ InputKind = Literal["counts", "log", "raw"]
 # limma's lm.series drops design columns whose residual norm falls below this (LINPACK dqrdc2).
 _QR_TOL = 1e-7
 # Datasets processed together: enough to amortise Python overhead, few enough to fit in cache.
-_CHUNK = 8
+_CHUNK = 4
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ def log_cpm(
     if lib_size is None:
         lib_size = np.nansum(counts, axis=-2)
     lib_size = np.asarray(lib_size, dtype=np.float64)[..., None, :]
-    out = np.log2(counts + prior_count)
+    out = counts + prior_count
+    np.log2(out, out=out)
     out -= np.log2((lib_size + 2.0 * prior_count) / 1e6)
     return out
 
@@ -343,7 +344,10 @@ def fit_f_dist(x: np.ndarray, df1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _fit_f_dist_complete(x: np.ndarray, df1: float) -> tuple[np.ndarray, np.ndarray]:
     """fitFDist when every variance is usable and all share one df (no missing values)."""
     x = np.maximum(x, 0.0)
-    m = np.median(x, axis=-1)
+    # Median by partitioning the copy in place; the sums below do not depend on order.
+    half = x.shape[-1] // 2
+    x.partition([half - 1, half], axis=-1)
+    m = x[..., half] if x.shape[-1] % 2 else (x[..., half - 1] + x[..., half]) / 2
     m = np.where(m == 0, 1.0, m)
     np.maximum(x, 1e-5 * m[..., None], out=x)
     d = df1 / 2
@@ -369,13 +373,17 @@ def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Posterior variances shrunk toward the fitted prior: (var_post, var_prior, df_prior)."""
     var = np.asarray(var, dtype=np.float64)
     df = np.broadcast_to(np.asarray(df, dtype=np.float64), var.shape)
-    var = np.where(df == 0, 0.0, var)
+    if not np.all(df):
+        var = np.where(df == 0, 0.0, var)
     var_prior, df_prior = fit_f_dist(var, df)
     if np.any(np.isnan(df_prior)):
         raise DesignError("could not estimate the prior degrees of freedom (no usable variances)")
     vp, dp = var_prior[..., None], df_prior[..., None]
     with np.errstate(invalid="ignore"):
-        var_post = np.where(np.isfinite(dp), (df * var + dp * vp) / (df + dp), vp)
+        var_post = (df * var + dp * vp) / (df + dp)
+    infinite = ~np.isfinite(df_prior)
+    if infinite.any():
+        var_post[infinite] = vp[infinite]
     return var_post, var_prior, df_prior
 
 
