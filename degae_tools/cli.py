@@ -260,6 +260,41 @@ def enrich(
     console.show_record(summary, "GO enrichment")
 
 
+@main.command("import-de")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--contrast", "contrast_id", required=True, help="The contrast the table belongs to.")
+@db_option
+@friendly_errors
+def import_de(files: tuple[Path, ...], contrast_id: str, db: Path | None) -> None:
+    """Load limma topTable exports (R column names) as a contrast's DE results."""
+    _import_results(files, contrast_id, db, "toptable")
+
+
+@main.command("import-go")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--contrast", "contrast_id", required=True, help="The contrast the table belongs to.")
+@db_option
+@friendly_errors
+def import_go(files: tuple[Path, ...], contrast_id: str, db: Path | None) -> None:
+    """Load GOfuncR go_enrich()$results tables as a contrast's GO enrichment."""
+    _import_results(files, contrast_id, db, "gofuncr")
+
+
+def _import_results(files: tuple[Path, ...], contrast_id: str, db: Path | None, kind: str) -> None:
+    from warehouse.load import import_results
+
+    reports = import_results(resolve_db(db), files, contrast_id, kind)
+    console.show_table(
+        ["file", "status", "rows", "rows rejected"],
+        [[r.path, r.status, r.n_rows, r.n_rejected] for r in reports],
+    )
+    failed = [r for r in reports if r.status == "rejected"]
+    for r in failed:
+        click.echo(f"error: {r.message}", err=True)
+    if failed:
+        sys.exit(2)
+
+
 # --- train / search ---
 
 
@@ -682,6 +717,68 @@ def report(db: Path | None, out: Path, figures: Path | None) -> None:
 
 
 # --- refresh / fetch ---
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--species", default="mmusculus", show_default=True, help="DEE2 species.")
+@click.option("--series", multiple=True, help="GEO series to fetch (repeatable).")
+@click.option(
+    "--series-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of GEO series, one per line.",
+)
+@click.option("--max-runs-per-request", default=100, show_default=True)
+@click.option("--retries", default=4, show_default=True, help="Tries after the first.")
+@click.option("--backoff", "backoff_s", default=1.0, show_default=True, help="First wait (s).")
+@click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Per request (s).")
+@click.option("--dee2-url", envvar="DEGAE_DEE2_URL", default="http://dee2.io", show_default=True)
+@click.option(
+    "--geo-url",
+    envvar="DEGAE_GEO_URL",
+    default="https://ftp.ncbi.nlm.nih.gov",
+    show_default=True,
+)
+@click.option("--refresh-metadata", is_flag=True, help="Download the species metadata again.")
+@friendly_errors
+def fetch(
+    out_dir: Path,
+    species: str,
+    series: tuple[str, ...],
+    series_file: Path | None,
+    max_runs_per_request: int,
+    retries: int,
+    backoff_s: float,
+    timeout_s: float,
+    dee2_url: str,
+    geo_url: str,
+    refresh_metadata: bool,
+) -> None:
+    """Download DEE2 metadata and runs, and GEO series matrices, into OUT_DIR (for `ingest`)."""
+    from degae_tools.sources.fetch import FetchConfig, read_series_file
+    from degae_tools.sources.fetch import fetch as run_fetch
+
+    config = FetchConfig(
+        species=species,
+        series=series + (read_series_file(series_file) if series_file else ()),
+        max_runs_per_request=max_runs_per_request,
+        retries=retries,
+        backoff_s=backoff_s,
+        timeout_s=timeout_s,
+        dee2_url=dee2_url,
+        geo_url=geo_url,
+        refresh_metadata=refresh_metadata,
+    )
+    summary = run_fetch(out_dir, config)
+    record = summary.as_dict()
+    if not console.mode.json:
+        for key in ("fetched", "up_to_date", "failed"):
+            record[key] = len(record[key])
+    console.show_record(record, "fetch")
+    if summary.failed and not console.mode.json:
+        console.show_table(("series", "reason"), sorted(summary.failed.items()), title="failed")
+    if summary.failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
