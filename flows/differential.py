@@ -33,7 +33,7 @@ class SeriesJob:
 
     gse: str
     parquet_path: str
-    contrasts: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...]], ...]
+    contrasts: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], str], ...]
 
 
 @dataclass
@@ -55,7 +55,14 @@ def plan(con) -> list[SeriesJob]:
     jobs = []
     for (gse,), rows in pending.partition_by("gse", as_dict=True, maintain_order=True).items():
         contrasts = tuple(
-            (r["contrast_id"], r["group_a"], r["group_b"], tuple(r["runs_a"]), tuple(r["runs_b"]))
+            (
+                r["contrast_id"],
+                r["group_a"],
+                r["group_b"],
+                tuple(r["runs_a"]),
+                tuple(r["runs_b"]),
+                r["inputs_hash"],
+            )
             for r in rows.iter_rows(named=True)
         )
         jobs.append(SeriesJob(gse, str(root / rows["parquet_path"][0]), contrasts))
@@ -78,8 +85,8 @@ def fit_series(job: SeriesJob, config: DEConfig) -> tuple[list[pl.DataFrame], li
         gene_index, by_run = read_counts(job.parquet_path)
     except (OSError, ValueError) as exc:
         reason = f"counts unreadable: {exc}"
-        return [], [RunRow(c[0], "skipped", reason) for c in job.contrasts]
-    for contrast_id, _a, _b, runs_a, runs_b in job.contrasts:
+        return [], [RunRow(c[0], "skipped", reason, c[5]) for c in job.contrasts]
+    for contrast_id, _a, _b, runs_a, runs_b, inputs_hash in job.contrasts:
         try:
             missing = [r for r in runs_a + runs_b if r not in by_run]
             if missing:
@@ -88,11 +95,11 @@ def fit_series(job: SeriesJob, config: DEConfig) -> tuple[list[pl.DataFrame], li
             groups = ["A"] * len(runs_a) + ["B"] * len(runs_b)
             table = de_table(counts, groups, ("B", "A"), config, gene_index=gene_index)
         except DesignError as exc:
-            runs.append(RunRow(contrast_id, "skipped", str(exc)))
+            runs.append(RunRow(contrast_id, "skipped", str(exc), inputs_hash))
             continue
         n_de = int((table["adj_p_value"] < 0.05).sum())
         results.append(table.with_columns(pl.lit(contrast_id).alias("contrast_id")))
-        runs.append(RunRow(contrast_id, "done", None, n_de=n_de, n_genes=table.height))
+        runs.append(RunRow(contrast_id, "done", None, inputs_hash, n_de=n_de, n_genes=table.height))
     return results, runs
 
 

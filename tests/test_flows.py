@@ -34,7 +34,7 @@ def test_stored_results_equal_limma_on_the_series_counts(ingested, analysed):
     con = warehouse.connect(ingested)
     job = plan(con)[0]
     con.close()
-    contrast_id, _, _, runs_a, runs_b = job.contrasts[0]
+    contrast_id, _, _, runs_a, runs_b, _ = job.contrasts[0]
     gene_index, by_run = read_counts(job.parquet_path)
     counts = np.stack([by_run[r] for r in runs_a + runs_b], axis=1)
     expected = de_table(counts, ["A"] * len(runs_a) + ["B"] * len(runs_b), ("B", "A"))

@@ -203,7 +203,7 @@ def test_popular_terms_recur_across_series(many: Path) -> None:
 
 
 def test_contrast_ids_follow_the_slug_rule(tiny: Path) -> None:
-    assert slug("poly(I:C)") == "poly_i_c" and slug("Foxo1 KO") == "foxo1_ko"
+    assert slug("poly(I:C)") == "poly-i-c" and slug("Foxo1 KO") == "foxo1-ko"
     for gse, a, b, contrast_id in (
         truth(tiny).select("gse", "group_a", "group_b", "contrast_id").unique().iter_rows()
     ):

@@ -522,3 +522,107 @@ def rebuild_contrasts(
             )
         record_rejections(con, log.rows, "groups")
     return len(contrast_rows)
+
+
+def import_toptable(
+    con: duckdb.DuckDBPyConnection, path: Path, contrast_id: str, log: RejectionLog
+) -> int:
+    """A limma topTable export → core.de_results/de_runs for an existing contrast.
+
+    Genes are matched by Ensembl ID, then symbol; unknown genes are rejected row by row. BH
+    adjustment is kept as exported (R's), not recomputed.
+    """
+    from degae_tools.sources.results import read_toptable
+    from warehouse.results import RunRow, write_de
+
+    _require_contrast(con, path, contrast_id)
+    table = read_toptable(path).with_row_index("line", offset=2)
+    genes = fetch_frame(con, "SELECT gene_index, gene_id, symbol FROM core.genes")
+    by_id = genes.select("gene_index", pl.col("gene_id").alias("gene"))
+    by_symbol = genes.select(
+        pl.col("gene_index").alias("symbol_index"), pl.col("symbol").alias("gene")
+    ).unique("gene", keep="first")
+    table = (
+        table.join(by_id, on="gene", how="left")
+        .join(by_symbol, on="gene", how="left")
+        .with_columns(pl.coalesce("gene_index", "symbol_index").alias("gene_index"))
+    )
+    for row in table.filter(pl.col("gene_index").is_null()).iter_rows(named=True):
+        log(Rejection(str(path), row["line"], "unknown gene", row["gene"]))
+    rows = table.filter(pl.col("gene_index").is_not_null()).unique("gene_index", keep="first")
+    rows = rows.select(
+        pl.col("gene_index").cast(pl.Int32),
+        "log_fc",
+        "ave_expr",
+        "t",
+        "p_value",
+        "adj_p_value",
+        "b",
+        pl.lit(contrast_id).alias("contrast_id"),
+    )
+    n_de = int((rows["adj_p_value"] < 0.05).sum())
+    run = RunRow(contrast_id, "done", None, None, n_de=n_de, n_genes=rows.height)
+    write_de(con, [rows], [run], "limma_export", json_source(path), transactional=False)
+    return rows.height
+
+
+def import_gofuncr(
+    con: duckdb.DuckDBPyConnection, path: Path, contrast_id: str, log: RejectionLog
+) -> int:
+    """A GOfuncR `go_enrich()$results` table → core.go_enrichment/go_runs for a contrast.
+
+    GOfuncR reports no counts or leading edge; those columns stay NULL. GO IDs not in the
+    warehouse's ontology are rejected row by row.
+    """
+    from degae_tools.sources.results import read_gofuncr
+    from warehouse.results import RunRow, write_go
+
+    _require_contrast(con, path, contrast_id)
+    table = read_gofuncr(path).with_row_index("line", offset=2)
+    terms = fetch_frame(con, "SELECT go_id FROM core.go_terms WHERE NOT is_obsolete")
+    known = table.join(terms, on="go_id", how="semi")
+    for row in table.join(terms, on="go_id", how="anti").iter_rows(named=True):
+        log(Rejection(str(path), row["line"], "GO ID not in the ontology", row["go_id"]))
+    rows = known.drop("line").with_columns(
+        pl.lit(contrast_id).alias("contrast_id"), pl.lit(None, dtype=pl.Float64).alias("fdr_over")
+    )
+    run = RunRow(contrast_id, "done", None, None, n_enriched=rows.height)
+    write_go(con, [rows], [run], "gofuncr_export", json_source(path), transactional=False)
+    return rows.height
+
+
+def json_source(path: Path) -> str:
+    """The `config` recorded for imported results: where they came from."""
+    import json
+
+    return json.dumps({"imported_from": str(path)})
+
+
+def _require_contrast(con: duckdb.DuckDBPyConnection, path: Path, contrast_id: str) -> None:
+    if fetch_one(con, "SELECT 1 FROM core.contrasts WHERE contrast_id = ?", [contrast_id]) is None:
+        raise InputFileError(
+            path, None, f"unknown contrast {contrast_id!r}: ingest its series first (--contrast)"
+        )
+
+
+def import_results(
+    db_path: Path, files: tuple[Path, ...], contrast_id: str, kind: str
+) -> list[LoadReport]:
+    """Import precomputed `toptable` or `gofuncr` files for one contrast, each transactionally."""
+    import functools
+
+    from warehouse.connect import connect
+    from warehouse.migrate import migrate
+
+    importer = {"toptable": import_toptable, "gofuncr": import_gofuncr}[kind]
+    con = connect(db_path, write=True)
+    try:
+        migrate(con)
+        loader = functools.partial(_with_contrast, importer, contrast_id)
+        return [load_file(con, Path(p), f"{kind}:{contrast_id}", loader) for p in files]
+    finally:
+        con.close()
+
+
+def _with_contrast(importer, contrast_id, con, path, log):
+    return importer(con, path, contrast_id, log)

@@ -3,6 +3,7 @@ together, so a killed run never leaves a partial contrast and a rerun skips fini
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import duckdb
@@ -18,6 +19,7 @@ class RunRow:
     contrast_id: str
     status: str
     reason: str | None = None
+    inputs_hash: str | None = None
     n_de: int | None = None
     n_genes: int | None = None
     n_terms_tested: int | None = None
@@ -29,6 +31,7 @@ DE_RUN_SCHEMA = {
     "status": pl.Utf8,
     "reason": pl.Utf8,
     "source": pl.Utf8,
+    "inputs_hash": pl.Utf8,
     "n_genes": pl.Int32,
     "n_de": pl.Int32,
     "config": pl.Utf8,
@@ -59,11 +62,17 @@ def write_de(
     runs: list[RunRow],
     source: str,
     config: str,
+    transactional: bool = True,
 ) -> None:
-    """Replace the DE results of these contrasts and record their runs, atomically."""
-    with transaction(con):
+    """Replace the DE results of these contrasts and record their runs, atomically.
+
+    Their GO enrichment is dropped in the same transaction: it described the old results.
+    `transactional=False` when the caller already holds a transaction.
+    """
+    with transaction(con) if transactional else nullcontext():
         ids = [r.contrast_id for r in runs]
-        con.execute("DELETE FROM core.de_results WHERE contrast_id IN (SELECT unnest(?))", [ids])
+        for table in ("core.de_results", "core.go_enrichment", "core.go_runs"):
+            con.execute(f"DELETE FROM {table} WHERE contrast_id IN (SELECT unnest(?))", [ids])
         if results:
             frame = pl.concat(results)
             con.register("de_in", frame.to_arrow())
@@ -78,9 +87,10 @@ def write_go(
     runs: list[RunRow],
     source: str,
     config: str,
+    transactional: bool = True,
 ) -> None:
     """Replace the GO enrichment of these contrasts and record their runs, atomically."""
-    with transaction(con):
+    with transaction(con) if transactional else nullcontext():
         ids = [r.contrast_id for r in runs]
         con.execute("DELETE FROM core.go_enrichment WHERE contrast_id IN (SELECT unnest(?))", [ids])
         if results:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import math
-import re
 import shutil
 import time
 from collections.abc import Iterable, Sequence
@@ -29,6 +28,7 @@ import polars as pl
 from scipy import sparse
 
 from degae_tools.errors import AnnotationError, DegaeError
+from degae_tools.groups import slugify
 
 REFERENCE_GENES = 48_978
 NAMESPACES = ("biological_process", "molecular_function", "cellular_component")
@@ -285,8 +285,8 @@ class _Accessions:
 
 
 def slug(label: str) -> str:
-    """Group label as it appears in a contrast ID: lowercase, non-alphanumerics to ``_``."""
-    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+    """Group label as it appears in a contrast ID: the pipeline's own rule (`groups.slugify`)."""
+    return slugify(label)
 
 
 def simulate(out_dir: str | Path, config: SimulationConfig | None = None) -> SimulationSummary:
@@ -1019,8 +1019,9 @@ def _write_readmes(out: Path, config: SimulationConfig, n_terms: int, n_annotati
         "# Ground truth of the simulated compendium\n\n"
         "`perturbations.tsv` has one row per perturbed gene per contrast: `gse`, `group_a` (the "
         "control: the first group in sample order), `group_b`, `contrast_id` "
-        "(`{gse}:{slug(group_b)}-vs-{slug(group_a)}`, slug = lowercase with runs of "
-        "non-alphanumerics turned into `_`), `go_id` (empty for noise genes), `gene_id` and "
+        "(`{gse}:{slug(group_b)}-vs-{slug(group_a)}`, slug = lowercase ASCII with runs of "
+        "other characters turned into `-`, as `degae_tools.groups.slugify`), `go_id` (empty "
+        "for noise genes), `gene_id` and "
         "`true_log2fc`.\n\n"
         "## Model\n\n"
         "- Baseline expression: per-gene log-normal abundance (median "

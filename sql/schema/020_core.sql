@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS core.de_runs (
     status VARCHAR NOT NULL,            -- done | skipped
     reason VARCHAR,
     source VARCHAR NOT NULL,            -- degae | limma_export
+    inputs_hash VARCHAR,                -- md5 of the contrast's runs: a changed contrast is refit
     n_genes INTEGER,
     n_de INTEGER,
     config VARCHAR,
