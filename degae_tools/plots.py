@@ -69,18 +69,9 @@ def plot_embedding(
     counts = Counter(label for label in labels if label is not None)
     shown = [label for label, _ in counts.most_common(max_labels)]
     label_array = np.array([label if label in shown else None for label in labels], dtype=object)
-    fig, ax = plt.subplots(figsize=(8.6, 5.6))
+    fig, ax = plt.subplots(figsize=(6.4, 6.6))
     size = float(np.clip(1600 / max(len(coords), 1), 6, 40))
     other = np.array([label is None for label in label_array], dtype=bool)
-    if other.any():
-        ax.scatter(
-            coords[other, 0],
-            coords[other, 1],
-            s=size,
-            color=OTHER_COLOR,
-            linewidths=0,
-            label=f"other / none ({int(other.sum())})",
-        )
     for color, label in zip(PALETTE, shown, strict=False):
         mask = label_array == label
         ax.scatter(
@@ -90,21 +81,30 @@ def plot_embedding(
             color=color,
             linewidths=0.3,
             edgecolors="white",
-            label=f"{_shorten(label)} ({int(mask.sum())})",
+            label=f"{_shorten(label, 46)} ({int(mask.sum())})",
+            zorder=2,
+        )
+    if other.any():
+        ax.scatter(
+            coords[other, 0],
+            coords[other, 1],
+            s=size,
+            color=OTHER_COLOR,
+            linewidths=0,
+            label=f"other / none ({int(other.sum())})",
+            zorder=1,
         )
     ax.set_title(title)
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
-    handles, names = ax.get_legend_handles_labels()
-    if other.any():
-        handles, names = handles[1:] + handles[:1], names[1:] + names[:1]
     ax.legend(
-        handles,
-        names,
         title=legend_title or None,
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        markerscale=1.4,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.11),
+        ncol=2 if len(shown) > 4 else 1,
+        markerscale=1.3,
+        fontsize=8,
+        title_fontsize=9,
     )
     fig.tight_layout()
     return fig

@@ -13,6 +13,7 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -469,7 +470,9 @@ def _validation_rows(
             "method": "genes_kept",
             "value": float(n_kept),
             "n": n_genes,
-            "detail": json.dumps(asdict(config)),
+            "detail": json.dumps(
+                {"config": asdict(config), "created_at": datetime.now(UTC).isoformat()}
+            ),
         }
     )
     return [{"model_id": run_id, **r} for r in rows]
