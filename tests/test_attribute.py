@@ -5,19 +5,29 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from degae_tools.attribute import (
     AttributeConfig,
+    attribute,
+    export_gmt,
     integrated_gradients,
     logit_function,
     logits,
     path_points,
     top_k,
 )
+from degae_tools.cli import main
 from degae_tools.errors import ModelError
 from degae_tools.preprocess import Preprocessor
+from tests.test_predict import copy_compendium, query
 
 N_GENES = 40
+
+
+@pytest.fixture()
+def compendium(tmp_path):
+    return copy_compendium(tmp_path)
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +142,70 @@ def test_top_k_orders_genes_by_signed_or_absolute_attribution():
 def test_unknown_rule_is_refused():
     with pytest.raises(ModelError, match="unknown integration rule"):
         AttributeConfig(rule="simpson")
+
+
+def test_attribution_tables_are_written_for_every_pair(compendium):
+    db, model_dir = compendium
+    result = attribute(db, model_dir, AttributeConfig(steps=20, top_k=5))
+    pairs = query(
+        db, "SELECT count(*), count(completeness_gap), min(steps) FROM ml.attribution_pairs"
+    )[0]
+    assert pairs == (result.n_pairs, result.n_pairs, 20) and result.n_pairs > 0
+    genes = query(db, "SELECT count(*), max(rank) FROM ml.gene_attributions")[0]
+    assert genes == (5 * result.n_pairs, 5)
+    terms = query(
+        db, "SELECT count(DISTINCT go_id), min(n_pairs), max(frac_top_k) FROM ml.term_genes"
+    )[0]
+    assert terms[0] == result.n_terms and terms[1] >= 1 and 0 < terms[2] <= 1
+
+
+def test_pairs_are_every_predicted_or_enriched_test_term(compendium):
+    db, model_dir = compendium
+    attribute(db, model_dir, AttributeConfig(steps=10))
+    missing = query(
+        db,
+        "SELECT count(*) FROM ml.go_predictions p LEFT JOIN ml.attribution_pairs a "
+        "USING (model_id, contrast_id, go_id) WHERE p.predictor = 'latent_head' "
+        "AND (p.label OR p.score >= 0.5) AND a.go_id IS NULL",
+    )[0][0]
+    assert missing == 0
+    whys = {r[0] for r in query(db, "SELECT DISTINCT why FROM ml.attribution_pairs")}
+    assert whys <= {"predicted", "enriched", "both"} and "both" in whys
+
+
+def test_gauss_legendre_at_50_steps_keeps_gaps_within_5_percent(compendium):
+    db, model_dir = compendium
+    result = attribute(db, model_dir, AttributeConfig(steps=50))
+    assert result.completeness_ok >= 0.95
+
+
+def test_gmt_export_lists_top_genes_by_symbol(compendium, tmp_path):
+    db, model_dir = compendium
+    result = attribute(db, model_dir, AttributeConfig(steps=10))
+    n = export_gmt(db, result.model_id, tmp_path / "terms.gmt", top=7)
+    lines = (tmp_path / "terms.gmt").read_text().splitlines()
+    assert len(lines) == n == result.n_terms
+    fields = lines[0].split("\t")
+    assert fields[0].startswith("GO:") and len(fields) == 2 + 7
+    assert all(g.startswith("Gene") for g in fields[2:])
+
+
+def test_cli_attributes_and_writes_a_gmt(compendium, tmp_path):
+    db, model_dir = compendium
+    args = [
+        "--json",
+        "attribute",
+        "--model",
+        str(model_dir),
+        "--db",
+        str(db),
+        "--steps",
+        "8",
+        "--batch",
+        "16",
+        "--gmt",
+        str(tmp_path / "t.gmt"),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert '"pairs"' in result.output and (tmp_path / "t.gmt").exists()

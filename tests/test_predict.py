@@ -44,13 +44,17 @@ def trained_compendium() -> tuple[Path, Path]:
     return db, folder / "model"
 
 
-@pytest.fixture()
-def compendium(tmp_path: Path) -> tuple[Path, Path]:
+def copy_compendium(tmp_path: Path) -> tuple[Path, Path]:
     """A private copy of the trained compendium: (warehouse file, model folder)."""
     db, model_dir = trained_compendium()
     shutil.copy(db, tmp_path / db.name)
     shutil.copytree(model_dir, tmp_path / model_dir.name, ignore=shutil.ignore_patterns("cache"))
     return tmp_path / db.name, tmp_path / model_dir.name
+
+
+@pytest.fixture()
+def compendium(tmp_path: Path) -> tuple[Path, Path]:
+    return copy_compendium(tmp_path)
 
 
 def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
