@@ -249,6 +249,27 @@ def test_a_server_without_range_support_restarts_the_download(source, serve, tmp
     assert (tmp_path / "dee2" / "mmusculus_metadata.tsv.cut").read_bytes() == metadata
 
 
+def test_a_partial_file_of_a_changed_file_is_not_resumed(source, serve, tmp_path):
+    upstream = dee2_from(source)
+    metadata = upstream.files["/metadata/mmusculus_metadata.tsv.cut"]
+    (tmp_path / "dee2").mkdir()
+    (tmp_path / "dee2" / "mmusculus_metadata.tsv.cut.part").write_bytes(b"SRR_accession\told")
+    (tmp_path / "dee2" / "mmusculus_metadata.tsv.cut.part.validator").write_text('"old-etag"')
+    fetch(tmp_path, config(serve(upstream)))
+    assert upstream.requests("/metadata/mmusculus_metadata.tsv.cut") == ["bytes=17-"]
+    assert (tmp_path / "dee2" / "mmusculus_metadata.tsv.cut").read_bytes() == metadata
+
+
+def test_a_whole_partial_file_is_checked_and_moved_into_place(source, serve, tmp_path):
+    upstream = dee2_from(source)
+    metadata = upstream.files["/metadata/mmusculus_metadata.tsv.cut"]
+    (tmp_path / "dee2").mkdir()
+    (tmp_path / "dee2" / "mmusculus_metadata.tsv.cut.part").write_bytes(metadata)
+    summary = fetch(tmp_path, config(serve(upstream)))
+    assert summary.metadata_downloaded and summary.bytes_downloaded == 0
+    assert (tmp_path / "dee2" / "mmusculus_metadata.tsv.cut").read_bytes() == metadata
+
+
 def test_server_errors_are_retried(source, serve, tmp_path):
     upstream = dee2_from(source)
     gse = series_of(source)[0]
@@ -286,6 +307,15 @@ def test_a_series_that_keeps_failing_is_reported_and_the_others_load(source, ser
 def test_a_series_dee2_does_not_have_is_reported(source, serve, tmp_path):
     summary = fetch(tmp_path, config(serve(dee2_from(source)), series=("GSE99999999",)))
     assert summary.failed == {"GSE99999999": "no runs of GSE99999999 in mmusculus_metadata.tsv.cut"}
+
+
+def test_a_series_without_a_geo_series_matrix_is_reported(source, serve, tmp_path):
+    upstream = dee2_from(source)
+    gse = series_of(source)[0]
+    del upstream.files[geo_path(gse)]
+    summary = fetch(tmp_path, config(serve(upstream), series=(gse,)))
+    assert summary.failed[gse].startswith(f"GEO has no series matrix for {gse}")
+    assert upstream.requests("/cgi-bin/request.sh") == []
 
 
 def test_a_series_on_two_platforms_gets_both_series_matrices(source, serve, tmp_path):

@@ -256,7 +256,12 @@ def fetch_series_matrices(geo_dir: Path, gse: str, config: FetchConfig) -> tuple
         if not _is_not_found(exc):
             raise
     listing_url = series_matrix_url(config, gse)
-    listing = _with_retries(listing_url, config, lambda: _read(listing_url, config.timeout_s))
+    try:
+        listing = _with_retries(listing_url, config, lambda: _read(listing_url, config.timeout_s))
+    except FetchError as exc:
+        if not _is_not_found(exc):
+            raise
+        listing = b""
     pattern = rf'href="(?:[^"]*/)?({gse}-GPL[0-9]+_series_matrix\.txt\.gz)"'
     names = sorted(set(re.findall(pattern, listing.decode("utf-8", "replace"))))
     if not names:
