@@ -728,14 +728,23 @@ def report(db: Path | None, out: Path, figures: Path | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file of GEO series, one per line.",
 )
-@click.option("--max-runs-per-request", default=100, show_default=True)
+@click.option(
+    "--max-runs-per-request", default=100, show_default=True, help="Runs per DEE2 request."
+)
 @click.option("--retries", default=4, show_default=True, help="Tries after the first.")
 @click.option("--backoff", "backoff_s", default=1.0, show_default=True, help="First wait (s).")
 @click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Per request (s).")
-@click.option("--dee2-url", envvar="DEGAE_DEE2_URL", default="http://dee2.io", show_default=True)
+@click.option(
+    "--dee2-url",
+    envvar="DEGAE_DEE2_URL",
+    show_envvar=True,
+    default="http://dee2.io",
+    show_default=True,
+)
 @click.option(
     "--geo-url",
     envvar="DEGAE_GEO_URL",
+    show_envvar=True,
     default="https://ftp.ncbi.nlm.nih.gov",
     show_default=True,
 )

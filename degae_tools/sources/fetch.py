@@ -286,7 +286,7 @@ def merge_counts(bundles: list[Path], dest: Path) -> list[str]:
             lines = _member(bundle, BUNDLE_COUNTS).decode("utf-8").splitlines()
         except UnicodeDecodeError as exc:
             raise FetchError(f"{bundle.name}: {BUNDLE_COUNTS} is not UTF-8 text") from exc
-        header = lines[0].split("\t", 1)
+        header = lines[0].split("\t", 1) if lines else []
         if len(header) < 2:
             continue
         rows = [line.split("\t", 1) for line in lines[1:] if line]
