@@ -118,6 +118,17 @@ def test_missing_values(tmp_path: Path, rng: np.random.Generator) -> None:
     assert_matches_r(ours, ref)
 
 
+def test_equal_variances_give_an_infinite_prior_df(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    groups = ["A"] * 3 + ["B"] * 3
+    noise = rng.normal(0, 0.4, 6)
+    effect = np.where(rng.random(500) < 0.1, rng.normal(0, 2, 500), 0.0)
+    expr = rng.normal(7, 2, (500, 1)) + noise + effect[:, None] * (np.arange(6) >= 3)
+    ours = limma(expr, groups, ("B", "A"), DEConfig(input="log"))
+    assert_matches_r(ours, run_r(tmp_path, expr, groups, "B-A"))
+
+
 def test_raw_count_mode(tmp_path: Path, rng: np.random.Generator) -> None:
     groups = ["A"] * 3 + ["B"] * 3
     counts = rng.negative_binomial(2, 0.01, (2000, 6)).astype(float)
