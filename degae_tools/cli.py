@@ -720,6 +720,34 @@ def report(db: Path | None, out: Path, figures: Path | None) -> None:
 
 
 @main.command()
+@click.argument("source_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@db_option
+@click.option("--retrain", is_flag=True, help="Retrain, predict and attribute when results change.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report.")
+@click.option(
+    "--serve",
+    "cron",
+    default=None,
+    help="Instead of running once, register the scheduled deployment refresh/nightly with this "
+    "cron schedule (e.g. '0 3 * * *') and serve its runs (needs PREFECT_API_URL of a server).",
+)
+@friendly_errors
+def refresh(
+    source_dir: Path, db: Path | None, retrain: bool, report_path: str | None, cron: str | None
+) -> None:
+    """The whole pipeline once (ingest → DE → GO → retrain → report), only for what is new."""
+    from flows.refresh import refresh_flow, serve
+
+    path = str(resolve_db(db).resolve())
+    source = str(source_dir.resolve())
+    if cron:
+        serve(source, path, cron, retrain=retrain, report=report_path)
+        return
+    result = refresh_flow(source, path, retrain=retrain, report=report_path)
+    console.show_record(result, "refresh")
+
+
+@main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--species", default="mmusculus", show_default=True, help="DEE2 species.")
 @click.option("--series", multiple=True, help="GEO series to fetch (repeatable).")

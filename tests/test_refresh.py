@@ -1,0 +1,122 @@
+"""The scheduled refresh: a whole-pipeline flow that only does what is new, served to a real
+Prefect server as a cron-scheduled deployment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import warehouse
+from flows.refresh import refresh_flow
+from warehouse.connect import fetch_one
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_refresh_with_nothing_new_does_nothing(compendium, tmp_path):
+    db = str(tmp_path / "w.duckdb")
+    first = refresh_flow(str(compendium), db)
+    second = refresh_flow(str(compendium), db)
+    assert first["differential"]["done"] > 0 and first["enrichment"]["done"] > 0
+    assert (
+        second["ingest"]["loaded"] == 0 and second["ingest"]["skipped"] == first["ingest"]["loaded"]
+    )
+    assert second["differential"] == {"done": 0, "skipped": 0, "reasons": {}}
+    assert second["enrichment"]["done"] == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except httpx.HTTPError:
+            value = None
+        if value:
+            return value
+        time.sleep(1)
+    raise TimeoutError(f"gave up waiting for {what}")
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-server"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*cmd, "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_for(lambda: httpx.get(f"{api}/health").status_code == 200, 120, "prefect server")
+        yield api
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
+    prefect_server, compendium, tmp_path
+):
+    api = prefect_server
+    db = tmp_path / "w.duckdb"
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": api,
+        "PREFECT_HOME": str(tmp_path / "prefect-client"),
+        "PYTHONPATH": str(REPO),
+    }
+    code = f"from flows.refresh import serve; serve({str(compendium)!r}, {str(db)!r}, '0 3 * * *')"
+    served = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deployment = wait_for(
+            lambda: (
+                httpx.get(f"{api}/deployments/name/refresh/nightly").json().get("id")
+                and httpx.get(f"{api}/deployments/name/refresh/nightly").json()
+            ),
+            120,
+            "the deployment",
+        )
+        crons = [s["schedule"].get("cron") for s in deployment["schedules"]]
+        assert crons == ["0 3 * * *"]
+        run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={}).json()
+
+        def finished():
+            state = httpx.get(f"{api}/flow_runs/{run['id']}").json()["state"]["type"]
+            return state if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+        assert wait_for(finished, 300, "the triggered run") == "COMPLETED"
+    finally:
+        served.terminate()
+        served.wait(timeout=30)
+    con = warehouse.connect(db)
+    done = fetch_one(con, "SELECT count(*) FROM core.de_runs WHERE status = 'done'")[0]
+    con.close()
+    assert done > 0
