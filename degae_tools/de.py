@@ -159,11 +159,11 @@ def lm_fit(expr: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None) -
     if W is None and all_finite:
         solve = Q @ Rinv.T
         coef = Y @ solve
-        # Residuals through the annihilator I - X (X'X)^-1 X': one small matmul, no gene loop.
-        resid = Y @ (np.eye(n) - solve @ X.T)
-        df = np.full(Y.shape[0], float(n - p))
+        df = np.broadcast_to(float(n - p), (Y.shape[0],))
         if n > p:
-            sigma = np.sqrt(np.square(resid, out=resid) @ np.full(n, 1.0 / (n - p)))
+            # sigma from the residual effects Q2'y, as lm.series: an orthogonal map, no cancelling.
+            effects = Y @ np.linalg.qr(X, mode="complete")[0][:, p:]
+            sigma = np.sqrt(np.square(effects, out=effects) @ np.full(n - p, 1.0 / (n - p)))
         else:
             sigma = np.full(Y.shape[0], np.nan)
         stdev = np.broadcast_to(np.sqrt(np.diag(cov)), coef.shape)
@@ -256,7 +256,12 @@ def contrasts_fit(fit: LinearFit, contrasts: np.ndarray) -> LinearFit:
     new_coef = coef @ C
     new_cov = C.T @ cov @ C
     if np.all(np.abs(np.tril(cor, -1)) < 1e-14):
-        new_stdev = np.sqrt((stdev**2) @ (C**2))
+        if stdev.ndim > 1 and stdev.strides[-2] == 0 and not na_coef.any():
+            # Every gene shares one set of standard errors (no missing values, no weights).
+            row = np.sqrt((stdev[..., :1, :] ** 2) @ (C**2))
+            new_stdev = np.broadcast_to(row, coef.shape[:-1] + (C.shape[1],))
+        else:
+            new_stdev = np.sqrt((stdev**2) @ (C**2))
     else:
         chol = np.linalg.cholesky(cor).T
         ruc = np.einsum("ab,...b,bk->...ak", chol, stdev, C)
@@ -766,14 +771,13 @@ def limma_batch(
         raise DesignError(f"input must be 'counts', 'log' or 'raw', got {config.input!r}")
     X, c = _check_design(groups, contrast, config)
     # One BLAS thread: the matrices are thin, and a caller may run datasets in parallel.
+    out = {f.name: np.empty(Y.shape[:2]) for f in fields(DEBatch)}
     with threadpool_limits(1, user_api="blas"):
-        parts = [
-            _limma_chunk(Y[start : start + _CHUNK], X, c, config)
-            for start in range(0, Y.shape[0], _CHUNK)
-        ]
-    return DEBatch(
-        *(np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(DEBatch))
-    )
+        for start in range(0, Y.shape[0], _CHUNK):
+            part = _limma_chunk(Y[start : start + _CHUNK], X, c, config)
+            for name, values in out.items():
+                values[start : start + _CHUNK] = getattr(part, name)
+    return DEBatch(**out)
 
 
 def _limma_chunk(Y: np.ndarray, X: np.ndarray, c: np.ndarray, config: DEConfig) -> DEBatch:
