@@ -17,8 +17,9 @@ from pathlib import Path
 
 import click
 import numpy as np
+import polars as pl
 
-from degae_tools.de import limma, limma_batch
+from degae_tools.de import DEConfig, limma, limma_batch
 
 RESULTS = Path(__file__).parent / "results" / "de.json"
 
@@ -34,9 +35,14 @@ colnames(design) <- levels(g)
 cm <- matrix(c(-1, 1), 2, 1)
 datasets <- lapply(seq_len(n_datasets), function(d) t(counts_all[, , d]))
 first <- NULL
+use_voom <- args[6] == "voom"
 tm <- system.time(for (counts in datasets) {
-  lib <- colSums(counts)
-  y <- t(log2(t(counts + 0.5) / (lib + 1) * 1e6))
+  if (use_voom) {
+    y <- voom(counts, design)
+  } else {
+    lib <- colSums(counts)
+    y <- t(log2(t(counts + 0.5) / (lib + 1) * 1e6))
+  }
   fit <- eBayes(contrasts.fit(lmFit(y, design), cm))
   top <- topTable(fit, coef = 1, number = Inf, sort.by = "none")
   if (is.null(first)) first <- top
@@ -58,18 +64,46 @@ def simulate_counts(
     return rng.negative_binomial(5, 5.0 / (5.0 + mu)).astype(np.float64)
 
 
-def time_r(counts: np.ndarray, workdir: Path) -> tuple[float, float, np.ndarray]:
+def time_r(
+    counts: np.ndarray, workdir: Path, voom: bool = False
+) -> tuple[float, float, np.ndarray]:
     """R limma's per-dataset (wall, cpu) seconds over ``counts``, and its first topTable."""
     n_datasets, n_genes, n_samples = counts.shape
     data, first, script = workdir / "counts.bin", workdir / "first.bin", workdir / "loop.R"
     counts.tofile(data)
     script.write_text(R_LOOP)
     args = [str(data), str(n_datasets), str(n_genes), str(n_samples), str(first)]
+    args.append("voom" if voom else "log-cpm")
     out = subprocess.run(
         ["Rscript", str(script), *args], capture_output=True, text=True, check=True
     ).stdout.split()
     wall, cpu = float(out[0]) / n_datasets, float(out[1]) / n_datasets
     return wall, cpu, np.fromfile(first).reshape(3, n_genes)
+
+
+def time_single(
+    datasets: np.ndarray, config: DEConfig = DEConfig()
+) -> tuple[float, float, pl.DataFrame]:
+    """degae's per-dataset (wall, cpu) seconds calling limma() once per dataset."""
+    n_samples = datasets.shape[-1]
+    groups = ["A"] * (n_samples // 2) + ["B"] * (n_samples - n_samples // 2)
+    wall = cpu = 0.0
+    for counts in datasets:
+        w0, c0 = time.perf_counter(), time.process_time()
+        limma(counts, groups, ("B", "A"), config)
+        wall += time.perf_counter() - w0
+        cpu += time.process_time() - c0
+    first = limma(datasets[0], groups, ("B", "A"), config)
+    return wall / len(datasets), cpu / len(datasets), first
+
+
+def max_difference(ours: pl.DataFrame, r_first: np.ndarray) -> dict[str, float]:
+    """Largest absolute difference from R's first topTable in logFC, t and P.Value."""
+    columns = {"log_fc": "logFC", "t": "t", "p_value": "P.Value"}
+    return {
+        name: float(np.max(np.abs(ours[col].to_numpy() - r_first[i])))
+        for i, (name, col) in enumerate(columns.items())
+    }
 
 
 def time_degae(
@@ -92,30 +126,20 @@ def time_degae(
 @click.option("--r-datasets", default=10, show_default=True, help="datasets R runs in its loop")
 @click.option("--genes", default=48_978, show_default=True)
 @click.option("--chunk", default=50, show_default=True, help="datasets per limma_batch call")
+@click.option("--voom-datasets", default=2, show_default=True, help="datasets for the voom case")
 @click.option("--seed", default=69, show_default=True)
-def main(datasets: int, r_datasets: int, genes: int, chunk: int, seed: int) -> None:
+def main(
+    datasets: int, r_datasets: int, genes: int, chunk: int, voom_datasets: int, seed: int
+) -> None:
     """Time degae and R limma on 6- and 12-sample designs and write bench/results/de.json."""
     rng = np.random.default_rng(seed)
     load_before = os.getloadavg()
     cases = []
     for n_samples in (6, 12):
-        groups = ["A"] * (n_samples // 2) + ["B"] * (n_samples // 2)
         shared = simulate_counts(rng, r_datasets, genes, n_samples)
         with tempfile.TemporaryDirectory() as tmp:
             r_wall, r_cpu, r_first = time_r(shared, Path(tmp))
-        single_wall = single_cpu = 0.0
-        for counts in shared:
-            w0, c0 = time.perf_counter(), time.process_time()
-            ours = limma(counts, groups, ("B", "A"))
-            single_wall += time.perf_counter() - w0
-            single_cpu += time.process_time() - c0
-        ours = limma(shared[0], groups, ("B", "A"))
-        deviation = {
-            name: float(np.max(np.abs(ours[col].to_numpy() - r_first[i])))
-            for i, (name, col) in enumerate(
-                [("log_fc", "logFC"), ("t", "t"), ("p_value", "P.Value")]
-            )
-        }
+        single_wall, single_cpu, ours = time_single(shared)
         batch_wall, batch_cpu = time_degae(rng, datasets, genes, n_samples, chunk)
         case = {
             "genes": genes,
@@ -133,7 +157,7 @@ def main(datasets: int, r_datasets: int, genes: int, chunk: int, seed: int) -> N
                 "wall": r_wall / (single_wall / r_datasets),
                 "cpu": r_cpu / (single_cpu / r_datasets),
             },
-            "max_abs_difference_vs_r_first_dataset": deviation,
+            "max_abs_difference_vs_r_first_dataset": max_difference(ours, r_first),
         }
         cases.append(case)
         click.echo(
@@ -142,6 +166,24 @@ def main(datasets: int, r_datasets: int, genes: int, chunk: int, seed: int) -> N
             f"(cpu {batch_cpu * 1e3:.1f}), single {single_wall / r_datasets * 1e3:.1f} ms; "
             f"speed-up batched {r_wall / batch_wall:.1f}x wall, {r_cpu / batch_cpu:.1f}x cpu"
         )
+    shared = simulate_counts(rng, voom_datasets, genes, 6)
+    with tempfile.TemporaryDirectory() as tmp:
+        r_wall, r_cpu, r_first = time_r(shared, Path(tmp), voom=True)
+    single_wall, single_cpu, ours = time_single(shared, DEConfig(voom=True))
+    voom_case = {
+        "genes": genes,
+        "samples": 6,
+        "datasets": voom_datasets,
+        "r_ms_per_dataset": {"wall": r_wall * 1e3, "cpu": r_cpu * 1e3},
+        "degae_single_ms_per_dataset": {"wall": single_wall * 1e3, "cpu": single_cpu * 1e3},
+        "speedup_single": {"wall": r_wall / single_wall, "cpu": r_cpu / single_cpu},
+        "max_abs_difference_vs_r_first_dataset": max_difference(ours, r_first),
+    }
+    click.echo(
+        f"voom, {genes} genes x 6 samples: R {r_wall * 1e3:.0f} ms/dataset "
+        f"(cpu {r_cpu * 1e3:.0f}); degae {single_wall * 1e3:.0f} ms (cpu {single_cpu * 1e3:.0f})"
+        f"; speed-up {r_wall / single_wall:.1f}x wall, {r_cpu / single_cpu:.1f}x cpu"
+    )
     result = {
         "benchmark": "limma pipeline per dataset: degae_tools.de vs R limma",
         "r_limma": subprocess.run(
@@ -156,6 +198,7 @@ def main(datasets: int, r_datasets: int, genes: int, chunk: int, seed: int) -> N
             "load_average_after": os.getloadavg(),
         },
         "cases": cases,
+        "voom": voom_case,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
