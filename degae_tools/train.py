@@ -66,7 +66,7 @@ def load_bundle(model_dir: Path) -> ModelBundle:
     config.json)."""
     import keras
 
-    import degae_tools.models  # noqa: F401  (registers the custom layers for loading)
+    import degae_tools.models.autoencoder  # noqa: F401  (registers the custom layers)
 
     model_dir = Path(model_dir)
     needed = ["autoencoder.keras", "encoder.keras", "preprocess.npz", "config.json"]
@@ -97,6 +97,7 @@ def configure_runtime(config: AutoencoderConfig) -> Any:
     import keras
     import tensorflow as tf
 
+    keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(

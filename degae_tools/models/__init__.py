@@ -1,6 +1,18 @@
-"""Autoencoders on log2FC vectors: their configuration and their Keras graphs."""
+"""Autoencoders on log2FC vectors: their configuration and their Keras graphs.
 
-from degae_tools.models.autoencoder import build_autoencoder, set_kl_weight
-from degae_tools.models.config import AutoencoderConfig
+The config imports without TensorFlow (the CLI reads its defaults); the Keras parts load on use.
+"""
 
-__all__ = ["AutoencoderConfig", "build_autoencoder", "set_kl_weight"]
+from typing import Any
+
+from degae_tools.models.config import KINDS, AutoencoderConfig
+
+__all__ = ["KINDS", "AutoencoderConfig", "build_autoencoder", "set_kl_weight"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("build_autoencoder", "set_kl_weight", "Sampling", "KLDivergence"):
+        from degae_tools.models import autoencoder
+
+        return getattr(autoencoder, name)
+    raise AttributeError(name)

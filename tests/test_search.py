@@ -1,0 +1,98 @@
+"""degae_tools.search: trials drawn from the grid, folds by series, resumable rows, plots."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from degae_tools import console
+from degae_tools.cli import main
+from degae_tools.search import SearchConfig, draw_trials, search, series_folds, summarise
+from tests.warehouse_fixtures import tiny_warehouse
+
+TINY = {
+    "neurons": (4, 8),
+    "layers": (1, 2),
+    "n_trials": 1,
+    "folds": 2,
+    "epochs": 2,
+    "batch_size": 16,
+}
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    console.mode.quiet = True
+    yield
+    console.mode.quiet = False
+
+
+def test_trials_are_distinct_grid_points_drawn_reproducibly():
+    config = SearchConfig(n_trials=30)
+    trials = draw_trials(config)
+    assert len(trials) == len(set(trials)) == 30
+    assert all(n in config.neurons and 1 <= layer <= 10 for n, layer in trials)
+    assert draw_trials(config) == trials
+    assert draw_trials(SearchConfig(n_trials=30, seed=1)) != trials
+
+
+def test_folds_never_split_a_series_and_are_balanced():
+    gses = [f"GSE{i // 3}" for i in range(60)] + [f"GSE{100 + i}" for i in range(20)]
+    folds = series_folds(gses, 4, seed=69)
+    for gse in set(gses):
+        assert len({f for g, f in zip(gses, folds, strict=True) if g == gse}) == 1
+    sizes = np.bincount(folds)
+    assert sizes.max() - sizes.min() <= 3
+
+
+def test_cli_search_writes_one_row_per_trial_and_fold_and_plots(tmp_path):
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=30, n_genes=50)
+    result = CliRunner().invoke(
+        main,
+        [
+            "search",
+            "--db",
+            str(db),
+            "--neurons",
+            "4,8",
+            "--layers",
+            "1-2",
+            "--n-trials",
+            "1",
+            "--folds",
+            "2",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--search-id",
+            "s1",
+            "--plot-dir",
+            str(tmp_path / "plots"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT trial, fold, val_loss FROM ml.trials WHERE search_id = 's1'"
+    ).fetchall()
+    con.close()
+    assert sorted((t, f) for t, f, _ in rows) == [(0, 0), (0, 1)]
+    assert all(np.isfinite(loss) for _, _, loss in rows)
+    assert (tmp_path / "plots" / "loss_vs_neurons.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "loss_vs_layers.png").stat().st_size > 0
+
+
+def test_a_rerun_trains_only_the_missing_folds(tmp_path):
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=30, n_genes=50)
+    config = SearchConfig(**TINY)
+    first = search(db, config, plot_dir=tmp_path)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM ml.trials WHERE fold = 1")
+    con.close()
+    second = search(db, config, plot_dir=tmp_path)
+    assert (first.search_id, first.n_trained, second.n_trained) == (second.search_id, 2, 1)
+    assert second.trials[0] == first.trials[0]
+    assert summarise(second.trials)[0]["folds"] == 2
