@@ -403,9 +403,11 @@ def ebayes(
         raise DesignError("no finite residual standard deviations")
     s2_post, s2_prior, df_prior = squeeze_var(fit.sigma**2, df_res)
     coef, su = fit.coefficients, fit.stdev_unscaled
+    # Shared standard errors and df (no missing values, no weights) stay one row per dataset.
+    su_s, df_s = _collapse(su, -2), _collapse(df_res, -1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        t = coef / su / np.sqrt(s2_post)[..., None]
-    df_total = np.minimum(df_res + df_prior[..., None], df_res.sum(axis=-1, keepdims=True))
+        t = coef / (su_s * np.sqrt(s2_post)[..., None])
+    df_total = np.minimum(df_s + df_prior[..., None], df_res.sum(axis=-1, keepdims=True))
     p_value = np.empty_like(t)
     for idx in np.ndindex(*df_total.shape[:-1]):
         dft = df_total[idx]
@@ -419,16 +421,25 @@ def ebayes(
     for idx in np.ndindex(*s2_prior.shape):
         for j in range(t.shape[-1]):
             var_prior[idx + (j,)] = _tmixture(
-                t[idx][:, j], su[idx][:, j], df_total[idx], proportion, lim2 / s2_prior[idx]
+                t[idx][:, j],
+                su[idx][:, j],
+                np.broadcast_to(df_total[idx], df_res.shape[-1:]),
+                proportion,
+                lim2 / s2_prior[idx],
             )
     var_prior = np.where(np.isnan(var_prior), 1.0 / s2_prior[..., None], var_prior)
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        su2 = su**2
+        su2 = su_s**2
         r = (su2 + var_prior[..., None, :]) / su2
         t2 = t**2
         dft = df_total[..., None]
-        kernel = (1 + dft) / 2 * np.log((t2 + dft) / (t2 / r + dft))
+        kernel = t2 + dft
+        denominator = t2 / r
+        denominator += dft
+        kernel /= denominator
+        np.log(kernel, out=kernel)
+        kernel *= (1 + dft) / 2
         infinite_prior = df_prior > 1e6
         if infinite_prior.any():
             kernel[infinite_prior] = (t2 * (1 - 1 / r) / 2)[infinite_prior]
@@ -437,11 +448,18 @@ def ebayes(
         t=t,
         p_value=p_value,
         lods=lods,
-        df_total=df_total,
+        df_total=np.broadcast_to(df_total, df_res.shape),
         s2_post=s2_post,
         s2_prior=s2_prior,
         df_prior=df_prior,
     )
+
+
+def _collapse(a: np.ndarray, axis: int) -> np.ndarray:
+    """A broadcast (stride-0) axis cut to length one, so arithmetic on it is not repeated."""
+    if a.ndim and a.shape[axis] > 1 and a.strides[axis] == 0:
+        return np.take(a, [0], axis=axis)
+    return a
 
 
 def _tmixture(
