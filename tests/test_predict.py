@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import atexit
-import functools
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,19 +29,25 @@ from tests.warehouse_fixtures import tiny_warehouse
 N_GENES = 200
 
 
-@functools.cache
 def trained_compendium() -> tuple[Path, Path]:
-    """A tiny warehouse, an autoencoder trained on it and a fitted GO head (built once a session).
+    """A tiny warehouse, an autoencoder trained on it and a fitted GO head, built once per test
+    process (pytest may import this module twice, so the folder, not a cache, is the memo).
 
     Tests copy the folder before writing to it.
     """
-    folder = Path(tempfile.mkdtemp(prefix="degae-predict-"))
+    folder = Path(tempfile.gettempdir()) / f"degae-predict-{os.getpid()}"
+    db, model_dir = folder / "w.duckdb", folder / "model"
+    if (folder / "done").exists():
+        return db, model_dir
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    db = tiny_warehouse(folder / "w.duckdb", n_contrasts=120, n_genes=N_GENES, n_terms=8, seed=0)
+    tiny_warehouse(db, n_contrasts=120, n_genes=N_GENES, n_terms=8, seed=0)
     config = AutoencoderConfig(neurons=8, epochs=40, batch_size=16, learning_rate=0.01)
-    train(db, config, model_dir=folder / "model")
-    fit_predictor(db, folder / "model", PredictConfig(min_positives=5))
-    return db, folder / "model"
+    train(db, config, model_dir=model_dir)
+    fit_predictor(db, model_dir, PredictConfig(min_positives=5))
+    (folder / "done").touch()
+    return db, model_dir
 
 
 def copy_compendium(tmp_path: Path) -> tuple[Path, Path]:
