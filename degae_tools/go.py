@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -39,10 +40,6 @@ RESULT_SCHEMA = {
     "leading_edge": pl.List(pl.Int32),
 }
 
-# Random-set counts are materialised as (sizes × randsets × terms) int32 blocks of at most
-# this many cells (64 MiB), so memory stays flat however many contrasts a batch holds.
-_BLOCK_CELLS = 1 << 24
-
 
 @dataclass(frozen=True)
 class EnrichmentConfig:
@@ -50,9 +47,10 @@ class EnrichmentConfig:
 
     ``relations`` are the edges annotations propagate along: GOfuncR (and goatools' default
     with part_of) propagate along is_a and part_of, never along the regulates family.
-    ``keep`` chooses the rows returned: ``"fwer_over"`` (default; over-representation only,
-    FWER < keep_p), ``"fwer_either"`` (the study: FWER_overrep < keep_p OR
-    FWER_underrep < keep_p), ``"fdr_over"``, ``"p_over"``, or ``"all"`` tested terms.
+    ``n_randsets=0`` skips the FWER (NaN columns). ``keep`` chooses the rows returned:
+    ``"fwer_over"`` (default; over-representation only, FWER < keep_p), ``"fwer_either"``
+    (the study: FWER_overrep < keep_p OR FWER_underrep < keep_p), ``"fdr_over"``,
+    ``"p_over"``, or ``"all"`` tested terms.
     """
 
     candidate_p: float = 0.05
@@ -70,8 +68,10 @@ class EnrichmentConfig:
             raise ValueError(f"unknown GO relation(s) {sorted(unknown)}; expected {RELATIONS}")
         if self.keep not in KeepRule.__args__:
             raise ValueError(f"keep={self.keep!r}; expected one of {KeepRule.__args__}")
-        if self.n_randsets < 1:
-            raise ValueError(f"n_randsets={self.n_randsets}; expected at least 1")
+        if self.n_randsets < 0:
+            raise ValueError(f"n_randsets={self.n_randsets}; expected 0 (no FWER) or more")
+        if self.n_randsets == 0 and self.keep.startswith("fwer"):
+            raise ValueError(f"keep={self.keep!r} needs random sets; n_randsets is 0")
         if not 0 <= self.min_size <= self.max_size:
             raise ValueError(
                 f"min_size={self.min_size}, max_size={self.max_size}: need 0 <= min <= max"
@@ -96,6 +96,21 @@ class GeneAnnotations:
     def n_genes(self) -> int:
         """Rows of the matrix: the gene universe, ``core.genes.gene_index`` order."""
         return self.matrix.shape[0]
+
+    @cached_property
+    def counts(self) -> sparse.csr_matrix:
+        """The matrix as int32, the operand of every counting product (computed once)."""
+        return self.matrix.astype(np.int32)
+
+    @cached_property
+    def go_series(self) -> pl.Series:
+        """The column labels as a polars Series named ``go_id``."""
+        return pl.Series("go_id", self.go_ids, dtype=pl.String)
+
+    @cached_property
+    def display_order(self) -> np.ndarray:
+        """Columns sorted by namespace, then GO ID: the order terms are scored and reported."""
+        return np.lexsort((self.go_ids, self.namespaces))
 
     def term_sizes(self, genes: np.ndarray | None = None) -> dict[str, int]:
         """Propagated size of every term, among ``genes`` (a boolean mask) if given."""
@@ -252,17 +267,71 @@ def gene_sets(
 
 
 def hypergeom_tails(
-    n_universe: int, n_drawn: int, term_sizes: np.ndarray
+    n_universe: int,
+    n_drawn: int,
+    term_sizes: np.ndarray,
+    max_k: int | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact tables ``P(X >= k)`` and ``P(X <= k)``, rows = term_sizes, columns k = 0..min(n, K).
+    """Tables ``P(X >= k)`` and ``P(X <= k)``: rows = term_sizes, columns k = 0..max(max_k).
 
-    X ~ Hypergeom(N=n_universe, K, n=n_drawn). Equals scipy.stats.hypergeom.sf(k-1, N, K, n)
-    and .cdf(k, N, K, n) to ~1e-13 relative, vectorised (scipy evaluates ~40 µs per value).
+    X ~ Hypergeom(N=n_universe, K, n=n_drawn). ``max_k`` (one, or one per row) defaults to
+    the largest possible k; cells beyond a row's own max_k may be NaN. Equals
+    scipy.stats.hypergeom.sf(k-1, N, K, n) and .cdf(k, N, K, n) to ~1e-12 relative,
+    vectorised (scipy evaluates ~40 µs per value).
     """
     N, n = int(n_universe), int(n_drawn)
     K = np.asarray(term_sizes, dtype=np.int64)
-    width = int(min(n, K.max(initial=0))) + 1
-    k = np.arange(width, dtype=np.float64)[None, :]
+    possible = np.minimum(n, K)
+    last = possible if max_k is None else np.minimum(possible, np.broadcast_to(max_k, K.shape))
+    # Upper tails are summed up to ``reach``: 10 standard deviations (at least 32) past the
+    # last k asked for, where the dropped terms are far below 1e-15 of the sum (checked).
+    sd = np.sqrt(n * K / max(N, 1) * (1 - K / max(N, 1)) * (N - n) / max(N - 1, 1))
+    reach = np.minimum(possible, last + np.maximum(32, np.ceil(10 * sd)).astype(np.int64))
+    over = np.full((len(K), int(last.max(initial=0)) + 1), np.nan)
+    under = over.copy()
+    # Rows are computed in a few groups of similar reach, so that a few wide rows (the
+    # root terms) do not widen the whole table.
+    group = np.searchsorted([16, 64, 256], reach)
+    for rows in np.split(np.argsort(group), np.cumsum(np.bincount(group))[:-1]):
+        if len(rows):
+            group_over, group_under = _tails(
+                N, n, K[rows], int(last[rows].max()), int(reach[rows].max())
+            )
+            over[rows, : group_over.shape[1]] = group_over
+            under[rows, : group_under.shape[1]] = group_under
+    return over, under
+
+
+def _tails(N: int, n: int, K: np.ndarray, last: int, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """hypergeom_tails for k = 0..last on every row, upper tails summed up to k = reach."""
+    full = int(min(n, K.max(initial=0)))
+    last, reach = min(full, last), max(min(full, reach), min(full, last))
+    # P(X >= k) is 1 - P(X <= k-1) while that is >= 0.5 (no cancellation), else the sum of
+    # the upper tail up to ``reach``; rows whose dropped terms could exceed 1e-15 of that sum
+    # are summed over the whole support.
+    pmf, ratio = _hypergeom_pmf(N, n, K, reach + 1)
+    under = np.minimum(np.cumsum(pmf, axis=1), 1.0)
+    below = np.concatenate([np.zeros((len(K), 1)), under[:, :-1]], axis=1)
+    summed = np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1]
+    over = np.minimum(np.where(below <= 0.5, 1.0 - below, summed), 1.0)
+    k = np.arange(pmf.shape[1])[None, :]
+    over[k < np.maximum(0, n + K - N)[:, None]] = 1.0
+    under[k > np.minimum(n, K)[:, None]] = 1.0
+    truncated = (np.minimum(n, K) >= pmf.shape[1]) & (below[:, last] > 0.5)
+    if truncated.any():
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # log-concave pmf: beyond the last column the terms fall at least geometrically
+            dropped = np.where(ratio < 1, pmf[:, -1] * ratio / (1 - ratio), np.inf)
+        redo = np.flatnonzero(truncated & ~(dropped <= 1e-15 * over[:, last]))
+        if len(redo):
+            over_full, _ = _tails(N, n, K[redo], full, full)
+            over[redo, : last + 1] = over_full[:, : last + 1]
+    return over[:, : last + 1], under[:, : last + 1]
+
+
+def _hypergeom_pmf(N: int, n: int, K: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """P(X = k) for k < width, and P(X = width) / P(X = width - 1), one row per K."""
+    k = np.arange(width + 1, dtype=np.float64)[None, :]
     Kf = K[:, None].astype(np.float64)
     k_min = np.maximum(0, n + K - N)
     k_max = np.minimum(n, K)
@@ -271,24 +340,24 @@ def hypergeom_tails(
     # k_min > 0: C(K, N-n)/C(N, N-n) = prod_{j<N-n} (K-j)/(N-j).
     j = np.arange(int(K.max(initial=0)), dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        prefix = np.concatenate([[0.0], np.cumsum(np.log1p(-n / (N - j)))])
-        log_first = prefix[K]
+        log_first = np.concatenate([[0.0], np.cumsum(np.log1p(-n / (N - j)))])[K]
         shifted = np.flatnonzero(k_min > 0)
         if len(shifted):
             jj = np.arange(N - n, dtype=np.float64)[None, :]
             log_first[shifted] = np.sum(np.log((Kf[shifted] - jj) / (N - jj)), axis=1)
         # log P(X = k+1) - log P(X = k)
         step = np.log((Kf - k) * (n - k)) - np.log((k + 1) * (N - Kf - n + k + 1))
-    step = np.where((k >= k_min[:, None]) & (k < k_max[:, None]), step, 0.0)
+    ratio = np.exp(step[:, width - 1])
+    step = np.where((k >= k_min[:, None]) & (k < k_max[:, None]), step, 0.0)[:, :width]
     climb = np.concatenate([np.zeros((len(K), 1)), np.cumsum(step, axis=1)[:, :-1]], axis=1)
-    log_pmf = log_first[:, None] + climb - np.take_along_axis(climb, k_min[:, None], axis=1)
+    k = k[:, :width]
+    log_pmf = (
+        log_first[:, None]
+        + climb
+        - np.take_along_axis(climb, np.minimum(k_min, width - 1)[:, None], axis=1)
+    )
     support = (k >= k_min[:, None]) & (k <= k_max[:, None])
-    pmf = np.where(support, np.exp(np.where(support, log_pmf, 0.0)), 0.0)
-    over = np.minimum(np.cumsum(pmf[:, ::-1], axis=1)[:, ::-1], 1.0)
-    under = np.minimum(np.cumsum(pmf, axis=1), 1.0)
-    over[k < k_min[:, None]] = 1.0
-    under[k > k_max[:, None]] = 1.0
-    return over, under
+    return np.where(support, np.exp(np.where(support, log_pmf, 0.0)), 0.0), ratio
 
 
 def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
@@ -314,7 +383,7 @@ def enrich(
     """GO enrichment of one DE gene set (boolean mask or gene_index array) among tested genes."""
     mask = _as_mask(candidates, annotations.n_genes, "candidates")
     table = enrich_batch(mask[None, :], tested, annotations, config)
-    return table.drop("contrast_id")
+    return pl.DataFrame(table.get_columns()[1:])
 
 
 def enrich_batch(
@@ -327,43 +396,33 @@ def enrich_batch(
     """GO enrichment of many DE gene sets (contrasts × genes, boolean) sharing one universe.
 
     Row c of the result equals ``enrich(candidates[c], ...)`` with the same seed: random
-    sets of size n are the first n genes of ``n_randsets`` permutations of the tested genes,
-    shared by all contrasts, so the counts of every set size come from one sparse product.
+    sets of size n are the first n genes of ``n_randsets`` shuffles of the tested genes,
+    shared by all contrasts, so growing the sets costs one sparse product per new size.
     """
     n_genes = annotations.n_genes
     chosen = sparse.csr_matrix(candidates, dtype=bool)
-    if chosen.ndim != 2 or chosen.shape[1] != n_genes:
+    if chosen.shape[1] != n_genes:
         raise ValueError(f"candidates have shape {chosen.shape}; expected (contrasts, {n_genes})")
     n_contrasts = chosen.shape[0]
     ids = [str(i) for i in range(n_contrasts)] if contrast_ids is None else list(contrast_ids)
     if len(ids) != n_contrasts:
         raise ValueError(f"{len(ids)} contrast_ids for {n_contrasts} candidate rows")
     tested = _as_mask(tested, n_genes, "tested")
-    outside = np.asarray(chosen[:, ~tested].sum(axis=1)).ravel()
-    if outside.any():
-        first = int(np.flatnonzero(outside)[0])
+    chosen.sort_indices()
+    untested = np.bincount(
+        np.repeat(np.arange(n_contrasts), np.diff(chosen.indptr))[~tested[chosen.indices]],
+        minlength=n_contrasts,
+    )
+    if untested.any():
+        first = int(np.flatnonzero(untested)[0])
         raise ValueError(
-            f"contrast {ids[first]}: {outside[first]} candidate gene(s) are not tested genes; "
+            f"contrast {ids[first]}: {untested[first]} candidate gene(s) are not tested genes; "
             "candidates must be a subset of the tested mask"
         )
-    universe = np.flatnonzero(tested)
-    in_universe = annotations.matrix[universe]
-    sizes_all = in_universe.getnnz(axis=0)
-    eligible = (sizes_all >= max(config.min_size, 1)) & (sizes_all <= config.max_size)
-    columns = np.flatnonzero(eligible)
-    columns = columns[np.lexsort((annotations.go_ids[columns], annotations.namespaces[columns]))]
-    study = _Study(
-        universe=universe,
-        annot=in_universe[:, columns].astype(np.int32).tocsr(),
-        go_ids=annotations.go_ids[columns],
-        namespaces=annotations.namespaces[columns],
-        config=config,
-    )
-    drawn = chosen[:, universe].astype(np.int32).tocsr()
-    frames = study.run(drawn, ids)
+    frames = _Study(annotations, tested, config).run(chosen.astype(np.int32), ids)
     if not frames:
         return pl.DataFrame(schema={"contrast_id": pl.String, **RESULT_SCHEMA})
-    return pl.concat(frames)
+    return frames[0] if len(frames) == 1 else pl.concat(frames)
 
 
 def _as_mask(genes: np.ndarray, n_genes: int, what: str) -> np.ndarray:
@@ -379,81 +438,92 @@ def _as_mask(genes: np.ndarray, n_genes: int, what: str) -> np.ndarray:
     return mask
 
 
-@dataclass
 class _Study:
     """One universe and its tested terms (sorted by namespace), scored for many gene sets."""
 
-    universe: np.ndarray
-    annot: sparse.csr_matrix
-    go_ids: np.ndarray
-    namespaces: np.ndarray
-    config: EnrichmentConfig
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self, annotations: GeneAnnotations, tested: np.ndarray, config: EnrichmentConfig
+    ) -> None:
+        self.annotations, self.config = annotations, config
+        self.universe = np.flatnonzero(tested)
         self.n_tested = len(self.universe)
-        self.sizes = self.annot.getnnz(axis=0)
-        self.unique_sizes, self.size_row = np.unique(self.sizes, return_inverse=True)
-        starts = np.flatnonzero(np.r_[True, self.namespaces[1:] != self.namespaces[:-1]])
-        self.ns_starts = starts if len(self.namespaces) else np.zeros(0, dtype=np.int64)
-        self.ns_of_term = np.repeat(
-            np.arange(len(starts)), np.diff(np.r_[starts, len(self.go_ids)])
-        )
+        sizes = tested.astype(np.int32) @ annotations.counts
+        order = annotations.display_order
+        eligible = (sizes[order] >= max(config.min_size, 1)) & (sizes[order] <= config.max_size)
+        self.columns = order[eligible]
+        self.position = np.full(len(sizes), -1, dtype=np.int64)
+        self.position[self.columns] = np.arange(len(self.columns))
+        self.go_ids = annotations.go_ids[self.columns]
+        self.go_series = annotations.go_series.gather(self.columns)
+        self.sizes = sizes[self.columns]
+        present = np.bincount(self.sizes) > 0
+        self.unique_sizes = np.flatnonzero(present)
+        self.size_row = (np.cumsum(present) - 1)[self.sizes]
+        small = self.size_row.astype(np.uint16) if len(present) < 2**16 else self.size_row
+        self.by_size = np.argsort(small, kind="stable")  # radix sort for 16-bit keys
+        self.size_starts = np.flatnonzero(np.r_[True, np.diff(self.size_row[self.by_size]) > 0])
+        namespaces = annotations.namespaces[self.columns]
+        self.ns_starts = np.flatnonzero(np.r_[True, namespaces[1:] != namespaces[:-1]])
+        self.ns_of_term = np.cumsum(np.r_[True, namespaces[1:] != namespaces[:-1]]) - 1
 
-    def run(self, drawn: sparse.csr_matrix, ids: list[str]) -> list[pl.DataFrame]:
+    def run(self, chosen: sparse.csr_matrix, ids: list[str]) -> list[pl.DataFrame]:
+        """Score every row of ``chosen`` (contrasts × genes); one frame per contrast."""
         n_terms, n_rand = len(self.go_ids), self.config.n_randsets
-        set_sizes = drawn.getnnz(axis=1)
+        set_sizes = np.diff(chosen.indptr)
         if n_terms == 0 or len(set_sizes) == 0:
             return []
         rng = np.random.default_rng(self.config.seed)
-        distinct = np.unique(set_sizes)
-        orders = rng.permuted(np.tile(np.arange(self.n_tested), (n_rand, 1)), axis=1)
-        orders = orders[:, : distinct[-1]]
-        running = np.zeros((n_rand, n_terms), dtype=np.int32)
+        distinct, group = np.unique(set_sizes, return_inverse=True)
+        members = np.split(np.argsort(group, kind="stable"), np.cumsum(np.bincount(group))[:-1])
+        orders = self.universe[_shuffled_prefixes(rng, n_rand, self.n_tested, int(distinct[-1]))]
+        random_counts = np.zeros((n_rand, n_terms), dtype=np.int32)
         done = 0
         frames: dict[int, pl.DataFrame] = {}
-        per_block = max(1, _BLOCK_CELLS // (n_rand * n_terms))
-        for first in range(0, len(distinct), per_block):
-            chunk = distinct[first : first + per_block]
-            counts = self._random_counts(orders, done, chunk) + running[None]
-            running, done = counts[-1], int(chunk[-1])
-            for size, random_counts in zip(chunk, counts, strict=True):
-                rows = np.flatnonzero(set_sizes == size)
-                frames.update(self._score(drawn, rows, int(size), random_counts, ids))
+        for size, rows in zip(distinct.tolist(), members, strict=True):
+            if size > done:
+                added = orders[:, done:size]
+                growth = sparse.csr_matrix(
+                    (
+                        np.ones(added.size, dtype=np.int32),
+                        (np.repeat(np.arange(n_rand), size - done), added.ravel()),
+                    ),
+                    shape=(n_rand, self.annotations.n_genes),
+                )
+                where, counts = self._term_counts(growth)
+                random_counts.ravel()[where] += counts
+                done = size
+            frames.update(self._score(chosen[rows], rows, size, random_counts, ids))
         return [frames[row] for row in range(len(ids))]
 
-    def _random_counts(self, orders: np.ndarray, done: int, chunk: np.ndarray) -> np.ndarray:
-        """Term counts of the random sets growing from size ``done`` to each size in chunk."""
-        n_rand, n_terms = orders.shape[0], len(self.go_ids)
-        positions = np.arange(done, int(chunk[-1]))
-        segment = np.searchsorted(chunk, positions, side="right")
-        rows = segment[None, :] * n_rand + np.arange(n_rand)[:, None]
-        increments = sparse.csr_matrix(
-            (
-                np.ones(rows.size, dtype=np.int32),
-                (rows.ravel(), orders[:, done : chunk[-1]].ravel()),
-            ),
-            shape=(len(chunk) * n_rand, self.n_tested),
-        )
-        counts = (increments @ self.annot).toarray().reshape(len(chunk), n_rand, n_terms)
-        return np.cumsum(counts, axis=0, dtype=np.int32)
+    def _term_counts(self, genes: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """Flat (row × tested term) positions and counts of ``genes @ annotations``."""
+        product = (genes @ self.annotations.counts).tocsr()
+        term = self.position[product.indices]
+        rows = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
+        kept = term >= 0
+        return rows[kept] * len(self.go_ids) + term[kept], product.data[kept]
 
     def _score(
         self,
-        drawn: sparse.csr_matrix,
+        chosen: sparse.csr_matrix,
         rows: np.ndarray,
         size: int,
         random_counts: np.ndarray,
         ids: list[str],
     ) -> dict[int, pl.DataFrame]:
-        over_table, under_table = hypergeom_tails(self.n_tested, size, self.unique_sizes)
-        random_over = over_table[self.size_row[None, :], random_counts]
-        random_under = under_table[self.size_row[None, :], random_counts]
-        min_over = np.sort(np.minimum.reduceat(random_over, self.ns_starts, axis=1), axis=0)
-        min_under = np.sort(np.minimum.reduceat(random_under, self.ns_starts, axis=1), axis=0)
-        sub = drawn[rows]
-        observed = (sub @ self.annot).toarray()
-        p_over = over_table[self.size_row[None, :], observed]
-        p_under = under_table[self.size_row[None, :], observed]
+        observed = np.zeros((len(rows), len(self.go_ids)), dtype=np.int32)
+        where, counts = self._term_counts(chosen)
+        observed.ravel()[where] = counts
+        term_need = np.maximum(observed.max(axis=0), random_counts.max(axis=0, initial=0))
+        need = np.maximum.reduceat(term_need[self.by_size], self.size_starts)
+        over, under = hypergeom_tails(self.n_tested, size, self.unique_sizes, max_k=need)
+        row_start = (self.size_row * over.shape[1]).astype(np.int32)
+        over, under = over.ravel(), under.ravel()
+        cells = random_counts + row_start
+        min_over = np.sort(np.minimum.reduceat(over[cells], self.ns_starts, axis=1), axis=0)
+        min_under = np.sort(np.minimum.reduceat(under[cells], self.ns_starts, axis=1), axis=0)
+        cells = observed + row_start
+        p_over, p_under = over[cells], under[cells]
         fwer_over = _exceedance(min_over, p_over, self.ns_of_term)
         fwer_under = _exceedance(min_under, p_under, self.ns_of_term)
         fdr_over = benjamini_hochberg(p_over)
@@ -462,24 +532,24 @@ class _Study:
         for i, row in enumerate(rows.tolist()):
             terms = np.flatnonzero(keep[i])
             terms = terms[np.argsort(p_over[i, terms], kind="stable")]
+            genes = chosen.indices[chosen.indptr[i] : chosen.indptr[i + 1]]
             frames[row] = pl.DataFrame(
-                {
-                    "contrast_id": pl.Series([ids[row]] * len(terms), dtype=pl.String),
-                    "go_id": self.go_ids[terms],
-                    "n_de_in_term": observed[i, terms],
-                    "n_in_term": self.sizes[terms],
-                    "n_de": np.full(len(terms), size),
-                    "n_tested": np.full(len(terms), self.n_tested),
-                    "p_over": p_over[i, terms],
-                    "p_under": p_under[i, terms],
-                    "fdr_over": fdr_over[i, terms],
-                    "fwer_over": fwer_over[i, terms],
-                    "fwer_under": fwer_under[i, terms],
-                    "leading_edge": self._leading_edge(
-                        sub.indices[sub.indptr[i] : sub.indptr[i + 1]], terms
+                [
+                    pl.Series("contrast_id", [ids[row]], dtype=pl.String).new_from_index(
+                        0, len(terms)
                     ),
-                },
-                schema={"contrast_id": pl.String, **RESULT_SCHEMA},
+                    self.go_series.gather(terms),
+                    pl.Series("n_de_in_term", observed[i, terms], dtype=pl.Int32),
+                    pl.Series("n_in_term", self.sizes[terms], dtype=pl.Int32),
+                    pl.Series("n_de", np.full(len(terms), size, dtype=np.int32)),
+                    pl.Series("n_tested", np.full(len(terms), self.n_tested, dtype=np.int32)),
+                    pl.Series("p_over", p_over[i, terms]),
+                    pl.Series("p_under", p_under[i, terms]),
+                    pl.Series("fdr_over", fdr_over[i, terms]),
+                    pl.Series("fwer_over", fwer_over[i, terms]),
+                    pl.Series("fwer_under", fwer_under[i, terms]),
+                    self._leading_edge(genes, terms).alias("leading_edge"),
+                ]
             )
         return frames
 
@@ -495,20 +565,40 @@ class _Study:
             "fwer_either": lambda: (fwer_over < cut) | (fwer_under < cut),
         }[self.config.keep]()
 
-    def _leading_edge(self, members: np.ndarray, terms: np.ndarray) -> pl.Series:
+    def _leading_edge(self, genes: np.ndarray, terms: np.ndarray) -> pl.Series:
         """DE genes (gene_index, ascending) of each term, as one list column."""
-        members = np.sort(members)
-        by_term = self.annot[members][:, terms].tocsc()
+        genes = np.sort(genes)
+        by_term = self.annotations.matrix[genes].tocsc()[:, self.columns[terms]]
         by_term.sort_indices()
-        genes = self.universe[members[by_term.indices]].astype(np.int32)
         offsets = pa.array(by_term.indptr.astype(np.int32))
-        return pl.Series(pa.ListArray.from_arrays(offsets, pa.array(genes)))
+        values = pa.array(genes[by_term.indices].astype(np.int32))
+        return pl.Series(pa.ListArray.from_arrays(offsets, values))
+
+
+def _shuffled_prefixes(
+    rng: np.random.Generator, n_rand: int, n_items: int, length: int
+) -> np.ndarray:
+    """First ``length`` items of ``n_rand`` Fisher-Yates shuffles of ``range(n_items)``.
+
+    Step i draws one uniform per shuffle, so every prefix is the same whatever ``length`` is:
+    the first n items are a uniform random n-subset, shared by all set sizes <= length.
+    """
+    order = np.tile(np.arange(n_items, dtype=np.int64), (n_rand, 1))
+    if n_rand == 0:
+        return order[:, :length]
+    rows = np.arange(n_rand)
+    for i in range(length):
+        j = i + (rng.random(n_rand) * (n_items - i)).astype(np.int64)
+        order[rows, i], order[rows, j] = order[rows, j], order[rows, i]
+    return order[:, :length]
 
 
 def _exceedance(sorted_minima: np.ndarray, p: np.ndarray, ns_of_term: np.ndarray) -> np.ndarray:
     """Fraction of random sets whose namespace minimum p is <= each observed p (GOfuncR FWER)."""
-    fwer = np.empty_like(p)
     n_rand = sorted_minima.shape[0]
+    if n_rand == 0:
+        return np.full_like(p, np.nan)
+    fwer = np.empty_like(p)
     for ns in range(sorted_minima.shape[1]):
         terms = ns_of_term == ns
         fwer[:, terms] = np.searchsorted(sorted_minima[:, ns], p[:, terms], side="right") / n_rand

@@ -237,21 +237,29 @@ def test_benjamini_hochberg_matches_r_p_adjust():
     np.testing.assert_allclose(adjusted, [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.2])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     universe=st.integers(1, 3000),
     drawn_fraction=st.floats(0, 1),
     sizes=st.lists(st.integers(0, 500), min_size=1, max_size=6),
+    max_k=st.none() | st.integers(0, 500),
 )
-def test_hypergeom_tails_equal_scipy(universe, drawn_fraction, sizes):
+def test_hypergeom_tails_equal_scipy(universe, drawn_fraction, sizes, max_k):
     drawn = round(drawn_fraction * universe)
     K = np.unique(np.minimum(sizes, universe))
-    over, under = hypergeom_tails(universe, drawn, K)
+    over, under = hypergeom_tails(universe, drawn, K, max_k=max_k)
     for row, size in enumerate(K):
-        k = np.arange(min(drawn, size) + 1)
+        k = np.arange(min(drawn, size, over.shape[1] - 1) + 1)
         np.testing.assert_allclose(
             over[row, k], hypergeom.sf(k - 1, universe, size, drawn), rtol=1e-10, atol=1e-300
         )
         np.testing.assert_allclose(
             under[row, k], hypergeom.cdf(k, universe, size, drawn), rtol=1e-10, atol=1e-300
         )
+
+
+def test_hypergeom_tails_truncated_at_max_k_keep_the_whole_upper_tail():
+    over, _ = hypergeom_tails(48_978, 5_000, np.array([400, 500]), max_k=3)
+    assert over.shape == (2, 4)
+    k = np.arange(4)
+    np.testing.assert_allclose(over[1], hypergeom.sf(k - 1, 48_978, 500, 5_000), rtol=1e-12)
