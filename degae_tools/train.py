@@ -10,12 +10,14 @@ are written in one transaction at the end.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import json
 import math
 import shutil
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,12 +205,31 @@ def _make_callbacks(
     return [*callbacks, Checkpointer()]
 
 
+def _write_npy(zf: zipfile.ZipFile, name: str, variable: Any, chunk_bytes: int = 1 << 26) -> None:
+    """One variable as `name.npy` in the zip, copied out in row blocks so that saving a 400 MB
+    kernel does not need another 400 MB at once."""
+    shape = tuple(variable.shape)
+    dtype = np.dtype(variable.dtype.name if hasattr(variable.dtype, "name") else variable.dtype)
+    with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+        np.lib.format.write_array_header_2_0(f, {**header, "shape": shape})
+        if len(shape) == 0:
+            f.write(np.asarray(variable.numpy(), dtype=dtype).tobytes())
+            return
+        row_bytes = max(int(np.prod(shape[1:])) * dtype.itemsize, 1)
+        step = max(1, chunk_bytes // row_bytes)
+        for start in range(0, shape[0], step):
+            f.write(np.ascontiguousarray(variable[start : start + step].numpy()).tobytes())
+
+
 def save_checkpoint(folder: Path, autoencoder: Any, state: dict[str, Any]) -> None:
     """Weights (seed-generator states included), optimizer slots and the run state, atomically."""
-    arrays = {f"model_{i}": v.numpy() for i, v in enumerate(autoencoder.variables)}
-    arrays.update({f"opt_{i}": v.numpy() for i, v in enumerate(autoencoder.optimizer.variables)})
-    partial = folder / (CHECKPOINT + ".partial.npz")
-    np.savez(partial, **arrays)
+    partial = folder / (CHECKPOINT + ".partial")
+    with zipfile.ZipFile(partial, "w", allowZip64=True) as zf:
+        for i, v in enumerate(autoencoder.variables):
+            _write_npy(zf, f"model_{i}", v)
+        for i, v in enumerate(autoencoder.optimizer.variables):
+            _write_npy(zf, f"opt_{i}", v)
     partial.replace(folder / CHECKPOINT)
     text = folder / (CHECKPOINT_STATE + ".partial")
     text.write_text(json.dumps(state))
@@ -470,6 +491,20 @@ def write_model_rows(
         con.close()
 
 
+def _reload_weights(weights: Path, n_inputs: int, config: AutoencoderConfig) -> tuple[Any, Any]:
+    """The weights saved at `weights` in a fresh, uncompiled model (and its encoder)."""
+    import keras
+
+    from degae_tools.models import build_autoencoder
+
+    keras.backend.clear_session()
+    gc.collect()
+    autoencoder, encoder = build_autoencoder(n_inputs, config)
+    autoencoder.load_weights(weights)
+    weights.unlink()
+    return autoencoder, encoder
+
+
 def _prepare_warehouse(db_path: Path, split_name: str) -> dict[str, Any]:
     con = connect(db_path, write=True)
     try:
@@ -543,6 +578,12 @@ def train(
         verbose=keras_verbosity(),
         checkpoint_extra={"snapshot_hash": snapshot["hash"]},
     )
+    # Saved without Adam's slots (twice the weights), and the trained model is released so that
+    # evaluation and PCA do not add to training's peak memory.
+    weights = model_dir / "final.weights.h5"
+    autoencoder.save_weights(weights)
+    del autoencoder, encoder
+    autoencoder, encoder = _reload_weights(weights, preprocessor.n_features, config)
     autoencoder.save(model_dir / "autoencoder.keras")
     encoder.save(model_dir / "encoder.keras")
     (model_dir / "config.json").write_text(
