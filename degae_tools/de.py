@@ -78,7 +78,11 @@ class DEBatch:
 def log_cpm(
     counts: np.ndarray, lib_size: np.ndarray | None = None, prior_count: float = 0.5
 ) -> np.ndarray:
-    """log2 counts per million as voom computes them: log2((count + 0.5) / (lib_size + 1) * 1e6)."""
+    """log2 counts per million as voom: log2((count + prior) / (lib_size + 2 prior) * 1e6).
+
+    With the default prior of 0.5 this is voom's log2((count + 0.5) / (lib_size + 1) * 1e6);
+    library sizes default to the column sums (genes on the second-to-last axis).
+    """
     counts = np.asarray(counts, dtype=np.float64)
     if lib_size is None:
         lib_size = np.nansum(counts, axis=-2)
@@ -143,7 +147,7 @@ def lm_fit(expr: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None) -
     all_finite = bool(np.isfinite(amean).all())
     finite = np.ones((1, n), dtype=bool) if all_finite else np.isfinite(Y)
     if not all_finite:
-        amean = _row_mean(Y, finite)
+        amean = _row_mean(Y)
     Y = Y.reshape(-1, n)
     finite = finite.reshape(-1, n)
     W = None
@@ -187,10 +191,11 @@ def lm_fit(expr: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None) -
     )
 
 
-def _row_mean(Y: np.ndarray, finite: np.ndarray) -> np.ndarray:
-    """rowMeans(na.rm = TRUE): NaN where a row has no finite value."""
-    count = finite.sum(axis=-1)
-    total = np.where(finite, Y, 0.0).sum(axis=-1)
+def _row_mean(Y: np.ndarray) -> np.ndarray:
+    """rowMeans(na.rm = TRUE): NaN values skipped (infinite ones kept), NaN for an empty row."""
+    present = ~np.isnan(Y)
+    count = present.sum(axis=-1)
+    total = np.where(present, Y, 0.0).sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
@@ -787,6 +792,10 @@ def limma_batch(
         )
     if config.input not in ("counts", "log", "raw"):
         raise DesignError(f"input must be 'counts', 'log' or 'raw', got {config.input!r}")
+    if config.adjust != "BH":
+        raise DesignError(f"only Benjamini-Hochberg ('BH') adjustment, got {config.adjust!r}")
+    if Y.shape[1] < 2:
+        raise DesignError(f"need at least 2 genes to estimate the prior, got {Y.shape[1]}")
     X, c = _check_design(groups, contrast, config)
     # One BLAS thread: the matrices are thin, and a caller may run datasets in parallel.
     out = {f.name: np.empty(Y.shape[:2]) for f in fields(DEBatch)}
@@ -826,6 +835,8 @@ def limma(
     expr = np.asarray(expr, dtype=np.float64)
     if expr.ndim != 2:
         raise DesignError(f"expected a genes x samples matrix, got shape {expr.shape}")
+    if gene_ids is not None and len(gene_ids) != expr.shape[0]:
+        raise DesignError(f"{len(gene_ids)} gene IDs for {expr.shape[0]} expression rows")
     res = limma_batch(expr[None], groups, contrast, config)
     gene = (
         pl.Series("gene", list(gene_ids), dtype=pl.Utf8)
@@ -854,9 +865,13 @@ def de_table(
 ) -> pl.DataFrame:
     """One contrast's rows for ``core.de_results`` from a genes x samples count matrix."""
     counts = np.asarray(counts, dtype=np.float64)
-    res = limma_batch(counts[None], groups, contrast, config)
+    if counts.ndim != 2:
+        raise DesignError(f"expected a genes x samples count matrix, got shape {counts.shape}")
     if gene_index is None:
         gene_index = np.arange(counts.shape[0])
+    if len(gene_index) != counts.shape[0]:
+        raise DesignError(f"{len(gene_index)} gene indices for {counts.shape[0]} count rows")
+    res = limma_batch(counts[None], groups, contrast, config)
     return pl.DataFrame(
         {
             "gene_index": np.asarray(gene_index, dtype=np.int32),

@@ -118,6 +118,18 @@ def test_missing_values(tmp_path: Path, rng: np.random.Generator) -> None:
     assert_matches_r(ours, ref)
 
 
+def test_a_group_missing_for_some_genes(tmp_path: Path, rng: np.random.Generator) -> None:
+    groups = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    expr = log_expression(rng, 800, groups)
+    expr[:10, 6:] = np.nan
+    expr[10:20, :3] = np.nan
+    expr[20, [0, 3, 6]] = np.inf
+    ours = limma(expr, groups, ("b", "a"), DEConfig(input="log"))
+    ref = run_r(tmp_path, expr, groups, "b-a")
+    assert ours["t"][10:20].is_nan().all()
+    assert_matches_r(ours, ref)
+
+
 def test_equal_variances_give_an_infinite_prior_df(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
