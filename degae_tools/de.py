@@ -545,6 +545,7 @@ def t_test_p(t: np.ndarray, df: float) -> np.ndarray:
     b1 -= b2
     b1 += cj
     p = np.exp(b1, out=b1)
+    np.minimum(p, 1.0, out=p)
     if not (all_finite and good.all()):
         exact = ~(good[piece] & finite)
         p[exact] = 2 * special.stdtr(df, -x[exact])

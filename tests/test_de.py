@@ -240,3 +240,14 @@ def test_no_residual_degrees_of_freedom_is_rejected(counts: np.ndarray) -> None:
 def test_a_contrast_group_missing_from_the_design_is_rejected(counts: np.ndarray) -> None:
     with pytest.raises(DesignError, match="'wt' is not among the groups"):
         limma(counts, GROUPS, ("wt", "ctrl"))
+
+
+def test_several_contrasts_at_once_equal_each_alone(log_expr: np.ndarray) -> None:
+    X, _ = design_matrix(["a", "a", "b", "b", "c", "c"])
+    fit = lm_fit(log_expr, X)
+    both = ebayes(contrasts_fit(fit, np.array([[-1.0, 0.0], [1.0, -1.0], [0.0, 1.0]])))
+    for j, contrast in enumerate([[-1.0, 1.0, 0.0], [0.0, -1.0, 1.0]]):
+        alone = ebayes(contrasts_fit(fit, np.array(contrast)))
+        np.testing.assert_allclose(both.t[:, j], alone.t[:, 0])
+        np.testing.assert_allclose(both.p_value[:, j], alone.p_value[:, 0])
+        np.testing.assert_allclose(both.lods[:, j], alone.lods[:, 0])
