@@ -239,15 +239,16 @@ def ridge_scores(
     (Hastie, Tibshirani & Friedman, ESL eq. 3.44 via the kernel trick); lambda is chosen from
     RIDGE_PENALTIES x trace(K)/n by macro AUPRC on the validation split.
     """
-    x_train = x_train.astype(np.float64)
+    x_train = np.asarray(x_train, np.float32)
     mean_y = y_train.mean(axis=0)
-    gram = x_train @ x_train.T
+    gram = (x_train @ x_train.T).astype(np.float64)
     s, u = np.linalg.eigh(gram)
     uty = u.T @ (y_train - mean_y)
     scale = np.trace(gram) / len(gram)
 
     def predict(q: np.ndarray, lam: float) -> np.ndarray:
-        return (q.astype(np.float64) @ x_train.T @ u) @ (uty / (s + lam)[:, None]) + mean_y
+        kernel = (np.asarray(q, np.float32) @ x_train.T).astype(np.float64)
+        return (kernel @ u) @ (uty / (s + lam)[:, None]) + mean_y
 
     best, best_lam = -np.inf, scale
     if len(x_val):

@@ -175,3 +175,23 @@ def test_ridge_recovers_a_linear_signal_and_picks_a_penalty():
     scores, penalty = ridge_scores(x[:60], y[:60], x[60:75], y[60:75], x[75:])
     assert penalty > 0
     assert np.corrcoef(scores[:, 0], y[75:, 0])[0, 1] > 0.5
+
+
+def test_cli_fits_the_head_and_prints_every_predictor(compendium):
+    db, model_dir = compendium
+    args = [
+        "--json",
+        "predict",
+        "--model",
+        str(model_dir),
+        "--db",
+        str(db),
+        "--min-positives",
+        "5",
+        "--epochs",
+        "30",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    for name in ("latent_head", "prior", "pca_logreg", "genes_ridge"):
+        assert f'"predictor": "{name}"' in result.output
