@@ -7,7 +7,7 @@ from the tested genes. FWER of a term = fraction of random sets whose smallest p
 the tested terms of the term's namespace (GOfuncR analyses the three root nodes separately)
 is at most the term's p-value. degae differs from GOfuncR on purpose in two places, both
 options of the caller: the background is the tested-gene mask as given (GOfuncR drops
-genes without any annotation; pass ``tested & has_annotation`` to reproduce it), and
+genes without any annotation; pass ``tested & annotations.annotated`` to reproduce it), and
 terms are filtered by propagated size among tested genes (``min_size``/``max_size``).
 """
 
@@ -97,6 +97,11 @@ class GeneAnnotations:
         """Rows of the matrix: the gene universe, ``core.genes.gene_index`` order."""
         return self.matrix.shape[0]
 
+    @property
+    def annotated(self) -> np.ndarray:
+        """Mask of genes with at least one term (GOfuncR's background is tested & annotated)."""
+        return np.diff(self.matrix.indptr) > 0
+
     @cached_property
     def counts(self) -> sparse.csr_matrix:
         """The matrix as int32, the operand of every counting product (computed once)."""
@@ -125,7 +130,9 @@ class Ontology:
         self, terms: pl.DataFrame, edges: pl.DataFrame, alt_ids: Mapping[str, str] | None = None
     ) -> None:
         self.alt_ids = dict(alt_ids or {})
-        self.terms = terms.select("go_id", "name", "namespace", "is_obsolete")
+        self.terms = terms.select(
+            "go_id", "name", "namespace", pl.col("is_obsolete").fill_null(False)
+        )
         self.edges = edges.select("child", "parent", "relation")
         duplicated = self.terms.filter(pl.col("go_id").is_duplicated())["go_id"].unique()
         if len(duplicated):
@@ -200,6 +207,8 @@ class Ontology:
         relations: Sequence[str] = ("is_a", "part_of"),
     ) -> GeneAnnotations:
         """Propagate direct ``gene_index, go_id`` annotations up ``relations`` to all ancestors.
+
+        ``relations`` is ``EnrichmentConfig.relations`` in the enrichment flow.
 
         Secondary IDs (OBO ``alt_id``) count for their primary term; obsolete and unknown IDs
         are left out and listed in the result's ``unmapped``.

@@ -91,6 +91,12 @@ def test_propagate_counts_a_gene_in_every_ancestor(six_terms):
     assert propagated.term_sizes() == {ROOT: 2, A: 1, B: 1, C: 1, REG: 1}
 
 
+def test_annotated_marks_genes_with_any_term(six_terms):
+    annotations = pl.DataFrame({"gene_index": [0, 2, 3], "go_id": [C, OLD, REG]})
+    propagated = six_terms.propagate(annotations, n_genes=4)
+    assert propagated.annotated.tolist() == [True, False, False, True]
+
+
 def test_propagate_maps_alternative_ids_to_their_term(six_terms):
     propagated = six_terms.propagate(pl.DataFrame({"gene_index": [2], "go_id": ["GO:0009999"]}), 3)
     assert propagated.term_sizes() == {ROOT: 1, A: 1}
