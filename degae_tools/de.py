@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 from typing import Literal
 
 import numpy as np
 import polars as pl
 from scipy import special, stats
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from degae_tools.errors import DesignError
 
@@ -389,8 +390,9 @@ def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray
     if np.any(np.isnan(df_prior)):
         raise DesignError("could not estimate the prior degrees of freedom (no usable variances)")
     vp, dp = var_prior[..., None], df_prior[..., None]
+    df_s = _collapse(df, -1)
     with np.errstate(invalid="ignore"):
-        var_post = (df * var + dp * vp) / (df + dp)
+        var_post = var * (df_s / (df_s + dp)) + dp * vp / (df_s + dp)
     infinite = ~np.isfinite(df_prior)
     if infinite.any():
         var_post[infinite] = vp[infinite]
@@ -799,13 +801,21 @@ def limma_batch(
         raise DesignError(f"need at least 2 genes to estimate the prior, got {Y.shape[1]}")
     X, c = _check_design(groups, contrast, config)
     # One BLAS thread: the matrices are thin, and a caller may run datasets in parallel.
-    out = {f.name: np.empty(Y.shape[:2]) for f in fields(DEBatch)}
-    with threadpool_limits(1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        if Y.shape[0] <= _CHUNK:
+            return _limma_chunk(Y, X, c, config)
+        out = {f.name: np.empty(Y.shape[:2]) for f in fields(DEBatch)}
         for start in range(0, Y.shape[0], _CHUNK):
             part = _limma_chunk(Y[start : start + _CHUNK], X, c, config)
             for name, values in out.items():
                 values[start : start + _CHUNK] = getattr(part, name)
     return DEBatch(**out)
+
+
+@cache
+def _blas_controller() -> ThreadpoolController:
+    """NumPy's BLAS, found once (inspecting the loaded libraries takes half a millisecond)."""
+    return ThreadpoolController()
 
 
 def _limma_chunk(Y: np.ndarray, X: np.ndarray, c: np.ndarray, config: DEConfig) -> DEBatch:
