@@ -10,6 +10,7 @@ from scipy.stats import hypergeom
 from degae_tools.go import (
     EnrichmentConfig,
     Ontology,
+    _shuffled_prefixes,
     benjamini_hochberg,
     enrich,
     enrich_batch,
@@ -170,6 +171,59 @@ def test_fwer_grows_with_the_p_value(flat_annotations):
     table = enrich(np.r_[0:10, 100:105, 300], np.ones(400, dtype=bool), flat_annotations, ALL)
     ordered = table.sort("p_over")
     assert (np.diff(ordered["fwer_over"].to_numpy()) >= 0).all()
+
+
+def test_fwer_equals_a_term_by_term_loop_over_the_same_random_sets():
+    """Two namespaces, so each random set's minimum is taken per namespace (GOfuncR roots)."""
+    bp = [f"GO:00002{i:02d}" for i in range(20)]
+    mf = [f"GO:00003{i:02d}" for i in range(20)]
+    terms = pl.DataFrame(
+        {
+            "go_id": bp + mf,
+            "name": bp + mf,
+            "namespace": ["biological_process"] * 20 + ["molecular_function"] * 20,
+            "is_obsolete": [False] * 40,
+        }
+    )
+    edges = pl.DataFrame(schema={"child": pl.String, "parent": pl.String, "relation": pl.String})
+    rng = np.random.default_rng(11)
+    genes = np.arange(300)
+    annotations = pl.DataFrame(
+        {
+            "gene_index": np.r_[genes, genes],
+            "go_id": [bp[g % 20] for g in genes] + [mf[i] for i in rng.integers(0, 20, 300)],
+        }
+    )
+    propagated = Ontology(terms, edges).propagate(annotations, n_genes=300)
+    tested = np.ones(300, dtype=bool)
+    config = EnrichmentConfig(keep="all", n_randsets=30, seed=5)
+    table = enrich(np.r_[0:40:2, 100:110], tested, propagated, config)
+
+    random_sets = _shuffled_prefixes(np.random.default_rng(5), 30, 300, 30)
+    matrix = propagated.matrix.toarray()
+    namespace = dict(zip(propagated.go_ids, propagated.namespaces, strict=True))
+    column = {go: i for i, go in enumerate(propagated.go_ids)}
+    minima = {}
+    for ns in ("biological_process", "molecular_function"):
+        cols = [column[go] for go in table["go_id"] if namespace[go] == ns]
+        K = matrix[:, cols].sum(axis=0)
+        for tail in ("over", "under"):
+            mins = []
+            for members in random_sets:
+                k = matrix[members][:, cols].sum(axis=0)
+                p = (
+                    hypergeom.sf(k - 1, 300, K, 30)
+                    if tail == "over"
+                    else hypergeom.cdf(k, 300, K, 30)
+                )
+                mins.append(p.min())
+            minima[ns, tail] = np.array(mins)
+    for row in table.iter_rows(named=True):
+        ns = namespace[row["go_id"]]
+        for tail in ("over", "under"):
+            # the same p-value computed two ways may differ in the last bits
+            expected = np.mean(minima[ns, tail] <= row[f"p_{tail}"] * (1 + 1e-9))
+            assert row[f"fwer_{tail}"] == pytest.approx(expected), (row["go_id"], tail)
 
 
 def test_a_fully_hit_term_has_fwer_zero_and_a_missed_term_fwer_one(flat_annotations):
