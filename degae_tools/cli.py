@@ -650,7 +650,13 @@ def attribute(
     help="top_go, a GO ID or term name, or a contrast/dataset column (gse, group_key, ...).",
 )
 @click.option("--model", default=None, help="Autoencoder whose latent code is projected.")
-@click.option("--tsne-backend", type=click.Choice(["sklearn", "opentsne"]), default="sklearn")
+@click.option(
+    "--tsne-backend",
+    type=click.Choice(["auto", "sklearn", "opentsne"]),
+    default="auto",
+    show_default=True,
+    help="auto: openTSNE from 2,000 contrasts when installed (measured faster), else sklearn.",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -41,6 +41,8 @@ VARIANCE_LEVELS = (0.5, 0.8, 0.9)
 FULL_SPECTRUM_MAX = 10_000
 EXACT_TSNE_MAX = 1_000
 BATCH_ROWS = 256
+# bench/results/tsne.json: openTSNE ~0.65x scikit-learn's time from 2,000 points, not below.
+OPENTSNE_MIN = 2_000
 STUDY_FIRST_TWO_PCS = 0.044
 METHOD_NAMES = {
     "pca": "PCA",
@@ -58,7 +60,8 @@ class ReduceConfig:
 
     `variance_threshold` None keeps every gene. `model` names the autoencoder whose latent code is
     projected (None: the newest model with one). `color_by` is "top_go", a GO ID or name, or a
-    column of core.contrasts / core.datasets.
+    column of core.contrasts / core.datasets. `tsne_backend` "auto" takes openTSNE where it is
+    installed and measured faster (bench/tsne.py), scikit-learn otherwise.
     """
 
     variance_threshold: float | None = 1.0
@@ -68,7 +71,7 @@ class ReduceConfig:
     seed: int = 69
     color_by: str = "top_go"
     model: str | None = None
-    tsne_backend: str = "sklearn"
+    tsne_backend: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -200,30 +203,16 @@ def reduce(
         _validation_rows(run_id, config, pca_summary, int(keep.sum()), len(keep)),
     )
 
-    figures = []
-    fig = plots.plot_explained_variance(pca_summary.explained_variance_ratio)
-    figures.append(_save(fig, out_dir / "pca_explained_variance.png"))
-    for method, coords in embeddings.items():
-        for method_labels, title, slug in colourings:
-            fig = plots.plot_embedding(
-                coords[:, :2],
-                method_labels,
-                f"{METHOD_NAMES[method]} of {len(contrast_ids):,} contrasts",
-                axis_labels=_axis_labels(method, pca_summary),
-                legend_title=title,
-            )
-            figures.append(_save(fig, out_dir / f"{method}_{slug}.png"))
-    for method, coords in latent_embeddings.items():
-        for method_labels, title, slug in latent_colourings:
-            fig = plots.plot_embedding(
-                coords,
-                method_labels,
-                f"{METHOD_NAMES[method]} of {latent_model}",
-                axis_labels=_axis_labels(method, None),
-                legend_title=title,
-            )
-            name = f"{_slug(latent_model or '')}_{method}_{slug}.png"
-            figures.append(_save(fig, out_dir / name))
+    ratio = pca_summary.explained_variance_ratio
+    figures = [_save(plots.plot_explained_variance(ratio), out_dir / "pca_explained_variance.png")]
+    figures += _scatter_files(
+        out_dir, "", embeddings, colourings, f"{len(contrast_ids):,} contrasts", pca_summary
+    )
+    if latent_model is not None:
+        prefix = f"{_slug(latent_model)}_"
+        figures += _scatter_files(
+            out_dir, prefix, latent_embeddings, latent_colourings, latent_model, None
+        )
 
     result = ReduceResult(
         run_id=run_id,
@@ -338,10 +327,15 @@ def principal_components(
 
 
 def tsne(
-    x: np.ndarray, perplexity: float, seed: int, backend: str = "sklearn"
+    x: np.ndarray, perplexity: float, seed: int, backend: str = "auto"
 ) -> tuple[np.ndarray, float]:
-    """2-D t-SNE of the rows of `x` and the perplexity used (lowered for tiny inputs)."""
+    """2-D t-SNE of the rows of `x` and the perplexity used (lowered for tiny inputs).
+
+    backend: "sklearn", "opentsne", or "auto" (openTSNE from OPENTSNE_MIN rows when installed).
+    """
     used = float(min(perplexity, max((x.shape[0] - 1) / 3, 1.0)))
+    if backend == "auto":
+        backend = "opentsne" if x.shape[0] >= OPENTSNE_MIN and _has_opentsne() else "sklearn"
     if backend == "opentsne":
         try:
             import openTSNE
@@ -350,7 +344,9 @@ def tsne(
         embedding = openTSNE.TSNE(perplexity=used, random_state=seed, n_jobs=-1).fit(x)
         return np.asarray(embedding, dtype=np.float32), used
     if backend != "sklearn":
-        raise ReduceError(f"unknown tsne_backend {backend!r}: expected 'sklearn' or 'opentsne'")
+        raise ReduceError(
+            f"unknown tsne_backend {backend!r}: expected 'auto', 'sklearn' or 'opentsne'"
+        )
     # Exact gradients are cheaper than Barnes-Hut below ~1,000 points and avoid its thread pool.
     method = "exact" if x.shape[0] <= EXACT_TSNE_MAX else "barnes_hut"
     model = TSNE(
@@ -362,6 +358,14 @@ def tsne(
         random_state=seed,
     )
     return model.fit_transform(x).astype(np.float32), used
+
+
+def _has_opentsne() -> bool:
+    try:
+        import openTSNE  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def run_umap(x: np.ndarray, seed: int) -> np.ndarray | None:
@@ -529,6 +533,30 @@ def _embedding_table(
             "coords": pa.ListArray.from_arrays(pa.array(offsets), pa.array(coords.ravel())),
         }
     )
+
+
+def _scatter_files(
+    out_dir: Path,
+    prefix: str,
+    embeddings: dict[str, np.ndarray],
+    colourings: list[tuple[list[str | None], str, str]],
+    subject: str,
+    pca: PCASummary | None,
+) -> list[Path]:
+    from degae_tools import plots
+
+    paths = []
+    for method, coords in embeddings.items():
+        for labels, legend, slug in colourings:
+            fig = plots.plot_embedding(
+                coords[:, :2],
+                labels,
+                f"{METHOD_NAMES[method]} of {subject}",
+                axis_labels=_axis_labels(method, pca),
+                legend_title=legend,
+            )
+            paths.append(_save(fig, out_dir / f"{prefix}{method}_{slug}.png"))
+    return paths
 
 
 def _axis_labels(method: str, pca: PCASummary | None) -> tuple[str, str]:
