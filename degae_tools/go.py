@@ -3,12 +3,15 @@
 The test is GOfuncR's (the reference study's ``go_enrich``, hypergeometric): one-sided
 over- and under-representation p-values of the DE genes among the tested genes, and
 family-wise error rates from ``n_randsets`` random candidate sets of the same size drawn
-from the tested genes. FWER of a term = fraction of random sets whose smallest p-value over
-the tested terms of the term's namespace (GOfuncR analyses the three root nodes separately)
-is at most the term's p-value. degae differs from GOfuncR on purpose in two places, both
-options of the caller: the background is the tested-gene mask as given (GOfuncR drops
-genes without any annotation; pass ``tested & annotations.annotated`` to reproduce it), and
-terms are filtered by propagated size among tested genes (``min_size``/``max_size``).
+from the tested genes. FWER of a term = fraction of random sets whose smallest p-value
+over the tested terms of the term's namespace is at most the term's p-value (GOfuncR
+treats the three GO domains as independent graphs; its ``refine()`` docs: "the same FWER
+will correspond to different p-values" per domain).
+
+degae differs from GOfuncR on purpose in two places, both options of the caller: the
+background is the tested-gene mask as given (GOfuncR drops genes without annotations;
+pass ``tested & annotations.annotated`` to reproduce it), and terms are filtered by
+propagated size among tested genes (``min_size``/``max_size``).
 """
 
 from __future__ import annotations
