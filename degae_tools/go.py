@@ -317,7 +317,8 @@ def hypergeom_tails(
 def _tails(N: int, n: int, K: np.ndarray, last: int, reach: int) -> tuple[np.ndarray, np.ndarray]:
     """hypergeom_tails for k = 0..last on every row, upper tails summed up to k = reach."""
     full = int(min(n, K.max(initial=0)))
-    last, reach = min(full, last), max(min(full, reach), min(full, last))
+    last = min(full, last)
+    reach = max(min(full, reach), last)
     # P(X >= k) is 1 - P(X <= k-1) while that is >= 0.5 (no cancellation), else the sum of
     # the upper tail up to ``reach``; rows whose dropped terms could exceed 1e-15 of that sum
     # are summed over the whole support.

@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import sparse
 from scipy.stats import hypergeom
 
 from degae_tools.go import (
@@ -272,7 +273,8 @@ def test_batch_rows_equal_single_contrast_runs(flat_annotations):
     masks = np.zeros((5, 400), dtype=bool)
     for row, size in enumerate([12, 3, 40, 12, 0]):
         masks[row, rng.choice(np.flatnonzero(tested), size, replace=False)] = True
-    batch = enrich_batch(masks, tested, flat_annotations, ALL, contrast_ids=list("abcde"))
+    stacked = sparse.csr_matrix(masks)  # contrasts × genes, sparse or dense
+    batch = enrich_batch(stacked, tested, flat_annotations, ALL, contrast_ids=list("abcde"))
     for row, contrast in enumerate("abcde"):
         single = enrich(masks[row], tested, flat_annotations, ALL)
         assert batch.filter(pl.col("contrast_id") == contrast).drop("contrast_id").equals(single)
