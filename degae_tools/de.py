@@ -25,6 +25,8 @@ InputKind = Literal["counts", "log", "raw"]
 _QR_TOL = 1e-7
 # Datasets processed together: enough to amortise Python overhead, few enough to fit in cache.
 _CHUNK = 4
+# Genes per block in lm_fit's products: a block of expression stays in the CPU cache.
+_BLOCK = 4096
 
 
 @dataclass(frozen=True)
@@ -144,35 +146,26 @@ def lm_fit(expr: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None) -
     if np.linalg.matrix_rank(X) < p:
         raise DesignError(f"design matrix ({n} x {p}) is not of full column rank")
     lead = Y.shape[:-1]
-    amean = Y @ np.full(n, 1.0 / n)
-    all_finite = bool(np.isfinite(amean).all())
-    finite = np.ones((1, n), dtype=bool) if all_finite else np.isfinite(Y)
-    if not all_finite:
-        amean = _row_mean(Y)
     Y = Y.reshape(-1, n)
-    finite = finite.reshape(-1, n)
-    W = None
-    if weights is not None:
-        W = np.broadcast_to(np.asarray(weights, dtype=np.float64), lead + (n,)).reshape(-1, n)
-        W = np.where(W > 0, W, np.nan)
-        finite = np.isfinite(Y) & np.isfinite(W)
-
     Q, R = np.linalg.qr(X)
     Rinv = np.linalg.inv(R)
     cov = Rinv @ Rinv.T
 
-    if W is None and all_finite:
-        solve = Q @ Rinv.T
-        coef = Y @ solve
+    complete = None
+    if weights is None:
+        complete = _fit_complete(Y, Q @ Rinv.T, np.linalg.qr(X, mode="complete")[0][:, p:])
+    if complete is not None:
+        amean, coef, sigma = complete
         df = np.broadcast_to(float(n - p), (Y.shape[0],))
-        if n > p:
-            # sigma from the residual effects Q2'y, as lm.series: an orthogonal map, no cancelling.
-            effects = Y @ np.linalg.qr(X, mode="complete")[0][:, p:]
-            sigma = np.sqrt(np.square(effects, out=effects) @ np.full(n - p, 1.0 / (n - p)))
-        else:
-            sigma = np.full(Y.shape[0], np.nan)
         stdev = np.broadcast_to(np.sqrt(np.diag(cov)), coef.shape)
     else:
+        amean = _row_mean(Y)
+        finite = np.isfinite(Y)
+        W = None
+        if weights is not None:
+            W = np.broadcast_to(np.asarray(weights, dtype=np.float64), lead + (n,)).reshape(-1, n)
+            W = np.where(W > 0, W, np.nan)
+            finite &= np.isfinite(W)
         coef = np.full((Y.shape[0], p), np.nan)
         stdev = np.full((Y.shape[0], p), np.nan)
         sigma = np.full(Y.shape[0], np.nan)
@@ -188,8 +181,38 @@ def lm_fit(expr: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None) -
         sigma=sigma.reshape(lead),
         df_residual=df.reshape(lead),
         cov_coefficients=cov,
-        amean=amean,
+        amean=amean.reshape(lead),
     )
+
+
+def _fit_complete(
+    Y: np.ndarray, solve: np.ndarray, Q2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Means, coefficients and sigma of genes without missing values; None if any is missing.
+
+    sigma comes from the residual effects Q2'y, as in lm.series (an orthogonal map: nothing
+    cancels), and each block of genes stays in cache while its three products are taken.
+    """
+    rows, n = Y.shape
+    amean, coef = np.empty(rows), np.empty((rows, solve.shape[1]))
+    sigma = np.full(rows, np.nan)
+    mean_weights = np.full(n, 1.0 / n)
+    rss_weights = np.full(Q2.shape[1], 1.0 / max(Q2.shape[1], 1))
+    effects = np.empty((min(rows, _BLOCK), Q2.shape[1]))
+    for start in range(0, rows, _BLOCK):
+        y = Y[start : start + _BLOCK]
+        stop = start + len(y)
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.matmul(y, mean_weights, out=amean[start:stop])
+            np.matmul(y, solve, out=coef[start:stop])
+            if Q2.shape[1]:
+                e = effects[: len(y)]
+                np.matmul(y, Q2, out=e)
+                np.square(e, out=e)
+                np.matmul(e, rss_weights, out=sigma[start:stop])
+    if not np.isfinite(amean).all():
+        return None
+    return amean, coef, np.sqrt(sigma, out=sigma)
 
 
 def _row_mean(Y: np.ndarray) -> np.ndarray:
