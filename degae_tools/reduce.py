@@ -399,20 +399,27 @@ def contrast_labels(
         enriched = {r[0] for r in rows}
         labels = ["enriched" if c in enriched else None for c in contrast_ids]
         return labels, f"{name or go_id} ({go_id})"
-    table = con.sql(read_query("reduce_contrast_attributes")).to_arrow_table()
-    if color_by not in table.column_names or color_by == "contrast_id":
-        choices = ", ".join(c for c in table.column_names if c != "contrast_id")
+    contrasts = con.sql(read_query("reduce_contrast_attributes")).to_arrow_table()
+    datasets = con.sql(read_query("reduce_dataset_attributes")).to_arrow_table()
+    if color_by in contrasts.column_names and color_by != "contrast_id":
+        keys, table, key = contrast_ids, contrasts, "contrast_id"
+    elif color_by in datasets.column_names:
+        gse_of = _column_map(contrasts, "contrast_id", "gse")
+        keys, table, key = [gse_of.get(c) for c in contrast_ids], datasets, "gse"
+    else:
+        names = dict.fromkeys(contrasts.column_names[1:] + datasets.column_names)
         raise ReduceError(
             f"--color-by {color_by!r} is neither 'top_go', a GO term in core.go_terms, nor a "
-            f"contrast or dataset attribute ({choices})"
+            f"contrast or dataset attribute ({', '.join(names)})"
         )
-    values = dict(
-        zip(
-            table.column("contrast_id").to_pylist(), table.column(color_by).to_pylist(), strict=True
-        )
-    )
-    labels = [None if values.get(c) is None else str(values[c]) for c in contrast_ids]
+    values = _column_map(table, key, color_by)
+    labels = [None if values.get(k) is None else str(values[k]) for k in keys]
     return labels, color_by
+
+
+def _column_map(table: pa.Table, key: str, value: str) -> dict:
+    keys, values = table.column(key).to_pylist(), table.column(value).to_pylist()
+    return dict(zip(keys, values, strict=True))
 
 
 def run_identifier(config: ReduceConfig, contrast_ids: list[str], x: np.ndarray) -> str:

@@ -125,6 +125,24 @@ def test_unknown_colouring_names_the_attributes_available(tmp_path):
         reduce(db, ReduceConfig(color_by="tissue"), tmp_path / "out")
 
 
+def test_colouring_by_an_attribute_of_contrast_and_of_dataset(tmp_path):
+    from degae_tools.reduce import contrast_labels
+
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=6, n_genes=40)
+    con = warehouse.connect(db, write=True)
+    con.execute(
+        "INSERT INTO core.datasets (gse, species, group_key) VALUES ('GSE1000', 'mm', 'age')"
+    )
+    ids = [
+        r[0] for r in con.execute("SELECT contrast_id FROM core.contrasts ORDER BY 1").fetchall()
+    ]
+    by_key, _ = contrast_labels(con, ids, "group_key")
+    by_species, _ = contrast_labels(con, ids, "species")
+    con.close()
+    assert by_key == ["treatment"] * 6
+    assert by_species == ["mm"] * 3 + [None] * 3
+
+
 def test_a_threshold_that_keeps_no_gene_says_how_to_fix_it(tmp_path):
     db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=6, n_genes=40)
     with pytest.raises(ReduceError, match="lower --variance-threshold"):
