@@ -275,17 +275,19 @@ def contrasts_fit(fit: LinearFit, contrasts: np.ndarray) -> LinearFit:
     coef = fit.coefficients
     stdev = fit.stdev_unscaled
     used = np.abs(C).sum(axis=1) != 0
-    C, coef, stdev, cov = C[used], coef[..., used], stdev[..., used], cov[np.ix_(used, used)]
+    if not used.all():
+        C, coef, stdev, cov = C[used], coef[..., used], stdev[..., used], cov[np.ix_(used, used)]
     scale = np.sqrt(np.diag(cov))
     cor = cov / np.outer(scale, scale)
     na_coef = np.isnan(coef)
-    if na_coef.any():
+    any_na = bool(na_coef.any())
+    if any_na:
         coef = np.where(na_coef, 0.0, coef)
         stdev = np.where(na_coef, 1e30, stdev)
     new_coef = coef @ C
     new_cov = C.T @ cov @ C
     if np.all(np.abs(np.tril(cor, -1)) < 1e-14):
-        if stdev.ndim > 1 and stdev.strides[-2] == 0 and not na_coef.any():
+        if stdev.ndim > 1 and stdev.strides[-2] == 0 and not any_na:
             # Every gene shares one set of standard errors (no missing values, no weights).
             row = np.sqrt((stdev[..., :1, :] ** 2) @ (C**2))
             new_stdev = np.broadcast_to(row, coef.shape[:-1] + (C.shape[1],))
@@ -295,7 +297,7 @@ def contrasts_fit(fit: LinearFit, contrasts: np.ndarray) -> LinearFit:
         chol = np.linalg.cholesky(cor).T
         ruc = np.einsum("ab,...b,bk->...ak", chol, stdev, C)
         new_stdev = np.sqrt(np.sum(ruc**2, axis=-2))
-    if na_coef.any():
+    if any_na:
         huge = new_stdev > 1e20
         new_coef = np.where(huge, np.nan, new_coef)
         new_stdev = np.where(huge, np.nan, new_stdev)
@@ -341,7 +343,7 @@ def fit_f_dist(x: np.ndarray, df1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return x[..., 0].copy(), np.zeros(x.shape[:-1])
     df1 = np.broadcast_to(np.asarray(df1, dtype=np.float64), x.shape)
     d_first = df1.flat[0]
-    if 1e-15 < d_first < np.inf and np.all(df1 == d_first) and np.all(x > -1e-15):
+    if 1e-15 < d_first < np.inf and np.all(_collapse(df1, -1) == d_first) and np.all(x > -1e-15):
         return _fit_f_dist_complete(x, d_first)
     ok = np.isfinite(df1) & (df1 > 1e-15) & np.isfinite(x) & (x > -1e-15)
     nok = ok.sum(axis=-1)
@@ -407,7 +409,7 @@ def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Posterior variances shrunk toward the fitted prior: (var_post, var_prior, df_prior)."""
     var = np.asarray(var, dtype=np.float64)
     df = np.broadcast_to(np.asarray(df, dtype=np.float64), var.shape)
-    if not np.all(df):
+    if not np.all(_collapse(df, -1)):
         var = np.where(df == 0, 0.0, var)
     var_prior, df_prior = fit_f_dist(var, df)
     if np.any(np.isnan(df_prior)):
