@@ -6,6 +6,7 @@ DEMO ?= demo
 DB ?= warehouse/degae.duckdb
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
 .PHONY: install demo test r-limma clean
 

@@ -725,6 +725,26 @@ def report(db: Path | None, out: Path, figures: Path | None) -> None:
 # --- refresh / fetch ---
 
 
+@main.command("export")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@click.option("--table", "tables", multiple=True, help="A table to export (default: all).")
+@friendly_errors
+def export_tables(out_dir: Path, db: Path | None, tables: tuple[str, ...]) -> None:
+    """Parquet exports for other engines: DE/GO results by series, ml tables by model."""
+    import warehouse
+    from warehouse.parquet import export_parquet
+
+    con = warehouse.connect(resolve_db(db))
+    try:
+        rows = export_parquet(con, out_dir, list(tables))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    finally:
+        con.close()
+    console.show_table(["table", "rows"], sorted(rows.items()))
+
+
 @main.command()
 @click.argument("source_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @db_option

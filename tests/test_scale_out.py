@@ -1,0 +1,50 @@
+"""Scale-out: the limma fan-out on a Dask cluster gives the same results, and Parquet exports."""
+
+from __future__ import annotations
+
+import polars as pl
+from click.testing import CliRunner
+
+import warehouse
+from degae_tools.cli import main
+from flows.differential import differential_flow, runner
+from tests.conftest import copy_warehouse
+from warehouse.connect import fetch_frame
+
+RESULTS = "SELECT contrast_id, gene_index, log_fc, t FROM core.de_results ORDER BY 1, 2"
+
+
+def test_limma_on_a_dask_cluster_equals_the_local_run(ingested, analysed, tmp_path, monkeypatch):
+    monkeypatch.delenv("DEGAE_DASK_ADDRESS", raising=False)
+    db = copy_warehouse(ingested, tmp_path)
+    summary = differential_flow.with_options(task_runner=runner("dask"))(str(db), chunk_size=4)
+    con = warehouse.connect(db)
+    on_dask = fetch_frame(con, RESULTS)
+    con.close()
+    con = warehouse.connect(analysed)
+    local = fetch_frame(con, RESULTS)
+    con.close()
+    assert summary["done"] > 0
+    assert on_dask.equals(local)
+
+
+def test_export_writes_parquet_partitioned_by_series(analysed, tmp_path):
+    out = tmp_path / "parquet"
+    result = CliRunner().invoke(
+        main, ["export", str(out), "--db", str(analysed), "--table", "core.de_results"]
+    )
+    assert result.exit_code == 0, result.output
+    partitions = sorted(p.name for p in (out / "core.de_results").iterdir())
+    assert partitions and all(p.startswith("gse=GSE") for p in partitions)
+    frame = pl.read_parquet(out / "core.de_results" / "**" / "*.parquet", hive_partitioning=True)
+    con = warehouse.connect(analysed)
+    n = con.sql("SELECT count(*) FROM core.de_results").fetchall()[0][0]
+    con.close()
+    assert frame.height == n
+
+
+def test_export_refuses_a_table_it_does_not_know(analysed, tmp_path):
+    result = CliRunner().invoke(
+        main, ["export", str(tmp_path), "--db", str(analysed), "--table", "raw.x; DROP TABLE y"]
+    )
+    assert result.exit_code == 2 and "cannot export" in result.output
