@@ -111,11 +111,6 @@ class GeneAnnotations:
         return self.matrix.astype(np.int32)
 
     @cached_property
-    def counts_by_term(self) -> sparse.csc_matrix:
-        """``counts`` in CSC layout, so that a study's terms are a cheap column slice."""
-        return self.counts.tocsc()
-
-    @cached_property
     def go_series(self) -> pl.Series:
         """The column labels as a polars Series named ``go_id``."""
         return pl.Series("go_id", self.go_ids, dtype=pl.String)
@@ -469,7 +464,8 @@ class _Study:
         order = annotations.display_order
         eligible = (sizes[order] >= max(config.min_size, 1)) & (sizes[order] <= config.max_size)
         self.columns = order[eligible]
-        self.term_genes = annotations.counts_by_term[:, self.columns].T  # terms × genes, CSR
+        self.position = np.full(len(sizes), -1, dtype=np.int64)
+        self.position[self.columns] = np.arange(len(self.columns))
         self.go_ids = annotations.go_ids[self.columns]
         self.go_series = annotations.go_series.gather(self.columns)
         self.sizes = sizes[self.columns]
@@ -514,10 +510,11 @@ class _Study:
 
     def _term_counts(self, genes: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
         """Flat (row × tested term) positions and counts of ``genes @ annotations``."""
-        # terms × genes @ genes × rows: only the tested terms' columns enter the product
-        product = (self.term_genes @ genes.T).tocsr()
-        terms = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
-        return product.indices * len(self.go_ids) + terms, product.data
+        product = (genes @ self.annotations.counts).tocsr()
+        term = self.position[product.indices]
+        rows = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
+        kept = term >= 0
+        return rows[kept] * len(self.go_ids) + term[kept], product.data[kept]
 
     def _score(
         self,
