@@ -611,7 +611,8 @@ figure { margin: 0 0 12px; }
 figure img { max-width: 100%; height: auto; display: block; border-radius: 6px; }
 figcaption { font-size: 12px; color: var(--muted); margin-top: 4px; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 18px; }
-.row { display: grid; grid-template-columns: 1.2fr 1fr; gap: 24px; align-items: start; }
+.row { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 24px;
+       align-items: start; }
 .kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px;
         margin: 4px 0 20px; }
 .kpi { border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; background: #fafbfc; }
@@ -630,7 +631,8 @@ td.bar em { position: relative; font-style: normal; font-variant-numeric: tabula
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th { text-align: left; font-weight: 600; color: var(--muted); border-bottom: 2px solid var(--line);
      padding: 6px 10px; white-space: nowrap; }
-td { padding: 5px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+td { padding: 5px 10px; border-bottom: 1px solid var(--line); vertical-align: top;
+     white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafbfc; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.muted { color: #adb5bd; }

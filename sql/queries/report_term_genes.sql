@@ -2,6 +2,7 @@
 WITH term_pairs AS (
     SELECT model_id, go_id, max(n_pairs) AS n_pairs
     FROM ml.term_genes
+    WHERE go_id NOT IN ('GO:0008150', 'GO:0003674', 'GO:0005575')  -- the ontology roots
     GROUP BY model_id, go_id
 ),
 terms AS (
