@@ -79,20 +79,30 @@ class DEBatch:
 
 
 def log_cpm(
-    counts: np.ndarray, lib_size: np.ndarray | None = None, prior_count: float = 0.5
+    counts: np.ndarray,
+    lib_size: np.ndarray | None = None,
+    prior_count: float = 0.5,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """log2 counts per million as voom: log2((count + prior) / (lib_size + 2 prior) * 1e6).
 
     With the default prior of 0.5 this is voom's log2((count + 0.5) / (lib_size + 1) * 1e6);
-    library sizes default to the column sums (genes on the second-to-last axis).
+    library sizes default to the column sums (genes on the second-to-last axis). ``out`` may
+    be a reused buffer of the result's shape.
     """
     counts = np.asarray(counts, dtype=np.float64)
     if lib_size is None:
         lib_size = np.nansum(counts, axis=-2)
-    lib_size = np.asarray(lib_size, dtype=np.float64)[..., None, :]
-    out = counts + prior_count
-    np.log2(out, out=out)
-    out -= np.log2((lib_size + 2.0 * prior_count) / 1e6)
+    log_scale = np.log2((np.asarray(lib_size, dtype=np.float64) + 2.0 * prior_count) / 1e6)
+    log_scale = log_scale[..., None, :]
+    if out is None:
+        out = np.empty(np.broadcast_shapes(counts.shape, log_scale.shape))
+    # Gene blocks, so that the three passes over each block stay in the CPU cache.
+    for start in range(0, out.shape[-2], _BLOCK):
+        block = out[..., start : start + _BLOCK, :]
+        np.add(counts[..., start : start + _BLOCK, :], prior_count, out=block)
+        np.log2(block, out=block)
+        block -= log_scale
     return out
 
 
@@ -830,8 +840,10 @@ def limma_batch(
         if Y.shape[0] <= _CHUNK:
             return _limma_chunk(Y, X, c, config)
         out = {f.name: np.empty(Y.shape[:2]) for f in fields(DEBatch)}
+        # One log-CPM buffer for every chunk: fresh pages would cost as much as the logarithms.
+        work = np.empty((_CHUNK,) + Y.shape[1:])
         for start in range(0, Y.shape[0], _CHUNK):
-            part = _limma_chunk(Y[start : start + _CHUNK], X, c, config)
+            part = _limma_chunk(Y[start : start + _CHUNK], X, c, config, work)
             for name, values in out.items():
                 values[start : start + _CHUNK] = getattr(part, name)
     return DEBatch(**out)
@@ -843,7 +855,9 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def _limma_chunk(Y: np.ndarray, X: np.ndarray, c: np.ndarray, config: DEConfig) -> DEBatch:
+def _limma_chunk(
+    Y: np.ndarray, X: np.ndarray, c: np.ndarray, config: DEConfig, work: np.ndarray | None = None
+) -> DEBatch:
     """The whole pipeline for a few datasets at once (small enough to stay in cache)."""
     weights = None
     if config.input in ("counts", "raw"):
@@ -854,7 +868,8 @@ def _limma_chunk(Y: np.ndarray, X: np.ndarray, c: np.ndarray, config: DEConfig) 
                 raise DesignError("voom needs complete counts; got missing values")
             Y, weights = voom_weights(Y, X, lib)
         else:
-            Y = log_cpm(Y, lib, prior_count=config.prior_count)
+            buffer = None if work is None else work[: len(Y)]
+            Y = log_cpm(Y, lib, prior_count=config.prior_count, out=buffer)
     fit = contrasts_fit(lm_fit(Y, X, weights), c)
     eb = ebayes(fit, proportion=config.proportion)
     return top_table(fit, eb)
