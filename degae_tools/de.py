@@ -250,6 +250,8 @@ def _fit_pattern(
         return
     Xo = X[observed]
     est = _estimable_columns(Xo)
+    if not est.size:
+        return
     Xe = Xo[:, est]
     n_obs, rank = Xe.shape
     Yo = Y[np.ix_(rows, np.flatnonzero(observed))]
