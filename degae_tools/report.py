@@ -297,10 +297,9 @@ def reconstruction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> 
     if not rows:
         return None
     values: dict[str, dict[str, float]] = {}
-    for model_id, split, method, latent_dim, _mse, r2 in rows:
+    for model_id, split, method, _dims, _mse, r2 in rows:
         if r2 is not None:
-            label = f"{method} ({latent_dim} dims)" if method == "pca" else method
-            values.setdefault(f"{model_id} · {split}", {})[label.split(" (")[0]] = r2
+            values.setdefault(f"{model_id} · {split}", {})[method] = r2
     table = _table(["model", "split", "method", "latent dims", "MSE", "R²"], rows)
     blocks = [table]
     if values:
