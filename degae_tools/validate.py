@@ -162,14 +162,15 @@ def validate(
     gap = np.array([p[3] for p in pairs], np.float64)
     delta = np.array([p[4] for p in pairs], np.float64)
     rel = relative_gap(gap, delta)
+    large = np.abs(delta) >= 0.5
+    note = (
+        f"{detail}; max |gap| {np.abs(gap).max():.3g} logits; within 5% where |F(x) - F(x0)| "
+        f">= 0.5: {np.mean(rel[large] <= 0.05) if large.any() else float('nan'):.3g} "
+        f"of {int(large.sum())}"
+    )
     out.append(
         _rows(
-            model_id,
-            "completeness_within_5pct",
-            "ig",
-            float(np.mean(rel <= 0.05)),
-            len(rel),
-            f"{detail}; max relative gap {rel.max():.3g}",
+            model_id, "completeness_within_5pct", "ig", float(np.mean(rel <= 0.05)), len(rel), note
         )
     )
 
