@@ -38,6 +38,7 @@ def connect(
     while True:
         try:
             con = duckdb.connect(str(path), read_only=not write)
+            con.execute("SET enable_progress_bar = false")
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
