@@ -179,18 +179,8 @@ def test_ridge_recovers_a_linear_signal_and_picks_a_penalty():
 
 def test_cli_fits_the_head_and_prints_every_predictor(compendium):
     db, model_dir = compendium
-    args = [
-        "--json",
-        "predict",
-        "--model",
-        str(model_dir),
-        "--db",
-        str(db),
-        "--min-positives",
-        "5",
-        "--epochs",
-        "30",
-    ]
+    model, limits = ["--model", str(model_dir), "--db", str(db)], ["--min-positives", "5"]
+    args = ["--json", "predict", *model, *limits, "--epochs", "10"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     for name in ("latent_head", "prior", "pca_logreg", "genes_ridge"):

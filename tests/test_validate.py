@@ -96,7 +96,7 @@ def test_precision_and_recall_at_k_count_hits():
 
 def test_every_check_is_computed_and_stored(attributed):
     db, model_dir, truth = attributed
-    checks = validate(db, model_dir, ATTRIBUTION, ValidateConfig(k=10, max_pairs=30), truth)
+    checks = validate(db, model_dir, ATTRIBUTION, ValidateConfig(k=10, max_pairs=12), truth)
     stored = {(r[0], r[1]) for r in query(db, "SELECT check_name, method FROM ml.validation")}
     assert stored == set(zip(checks["check_name"], checks["method"], strict=True))
     names = set(checks["check_name"])
