@@ -116,6 +116,11 @@ class GeneAnnotations:
         return pl.Series("go_id", self.go_ids, dtype=pl.String)
 
     @cached_property
+    def namespace_codes(self) -> np.ndarray:
+        """The namespace of each column as a small integer (0, 1, 2 in name order)."""
+        return np.unique(self.namespaces, return_inverse=True)[1]
+
+    @cached_property
     def display_order(self) -> np.ndarray:
         """Columns sorted by namespace, then GO ID: the order terms are scored and reported."""
         return np.lexsort((self.go_ids, self.namespaces))
@@ -295,10 +300,13 @@ def hypergeom_tails(
     K = np.asarray(term_sizes, dtype=np.int64)
     possible = np.minimum(n, K)
     last = possible if max_k is None else np.minimum(possible, np.broadcast_to(max_k, K.shape))
-    # Upper tails are summed up to ``reach``: 10 standard deviations (at least 32) past the
-    # last k asked for, where the dropped terms are far below 1e-15 of the sum (checked).
-    sd = np.sqrt(n * K / max(N, 1) * (1 - K / max(N, 1)) * (N - n) / max(N - 1, 1))
-    reach = np.minimum(possible, last + np.maximum(32, np.ceil(10 * sd)).astype(np.int64))
+    # Upper tails above the mean are summed up to ``reach``, 10 standard deviations (at
+    # least 16) past the last k asked for, where the dropped terms are far below 1e-15 of
+    # the sum (checked in _tails); below the mean they come from the lower tail.
+    mean = n * K / max(N, 1)
+    sd = np.sqrt(mean * (1 - K / max(N, 1)) * (N - n) / max(N - 1, 1))
+    margin = np.where(last + 2 < mean, 0, np.maximum(16, np.ceil(10 * sd))).astype(np.int64)
+    reach = np.minimum(possible, last + margin)
     over = np.full((len(K), int(last.max(initial=0)) + 1), np.nan)
     under = over.copy()
     # Rows are computed in a few groups of similar reach, so that a few wide rows (the
@@ -306,22 +314,23 @@ def hypergeom_tails(
     group = np.searchsorted([16, 64, 256], reach)
     for rows in np.split(np.argsort(group), np.cumsum(np.bincount(group))[:-1]):
         if len(rows):
-            group_over, group_under = _tails(
-                N, n, K[rows], int(last[rows].max()), int(reach[rows].max())
-            )
+            group_over, group_under = _tails(N, n, K[rows], last[rows], int(reach[rows].max()))
             over[rows, : group_over.shape[1]] = group_over
             under[rows, : group_under.shape[1]] = group_under
     return over, under
 
 
-def _tails(N: int, n: int, K: np.ndarray, last: int, reach: int) -> tuple[np.ndarray, np.ndarray]:
-    """hypergeom_tails for k = 0..last on every row, upper tails summed up to k = reach."""
-    full = int(min(n, K.max(initial=0)))
-    last = min(full, last)
-    reach = max(min(full, reach), last)
+def _tails(
+    N: int, n: int, K: np.ndarray, last: np.ndarray, reach: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """hypergeom_tails for k = 0..last (one per row), upper tails summed up to k = reach."""
+    possible = np.minimum(n, K)
+    last = np.minimum(possible, last)
+    width = int(last.max(initial=0)) + 1
+    reach = int(min(possible.max(initial=0), max(reach, width - 1)))
     # P(X >= k) is 1 - P(X <= k-1) while that is >= 0.5 (no cancellation), else the sum of
     # the upper tail up to ``reach``; rows whose dropped terms could exceed 1e-15 of that sum
-    # are summed over the whole support.
+    # (or 1e-300 absolute) at their own last k are summed over the whole support.
     pmf, ratio = _hypergeom_pmf(N, n, K, reach + 1)
     under = np.minimum(np.cumsum(pmf, axis=1), 1.0)
     below = np.concatenate([np.zeros((len(K), 1)), under[:, :-1]], axis=1)
@@ -329,17 +338,19 @@ def _tails(N: int, n: int, K: np.ndarray, last: int, reach: int) -> tuple[np.nda
     over = np.minimum(np.where(below <= 0.5, 1.0 - below, summed), 1.0)
     k = np.arange(pmf.shape[1])[None, :]
     over[k < np.maximum(0, n + K - N)[:, None]] = 1.0
-    under[k > np.minimum(n, K)[:, None]] = 1.0
-    truncated = (np.minimum(n, K) >= pmf.shape[1]) & (below[:, last] > 0.5)
+    under[k > possible[:, None]] = 1.0
+    rows = np.arange(len(K))
+    truncated = (possible > reach) & (below[rows, last] > 0.5)
     if truncated.any():
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             # log-concave pmf: beyond the last column the terms fall at least geometrically
             dropped = np.where(ratio < 1, pmf[:, -1] * ratio / (1 - ratio), np.inf)
-        redo = np.flatnonzero(truncated & ~(dropped <= 1e-15 * over[:, last]))
+        kept = np.maximum(1e-15 * over[rows, last], 1e-300)
+        redo = np.flatnonzero(truncated & ~(dropped <= kept))
         if len(redo):
-            over_full, _ = _tails(N, n, K[redo], full, full)
-            over[redo, : last + 1] = over_full[:, : last + 1]
-    return over[:, : last + 1], under[:, : last + 1]
+            over_full, _ = _tails(N, n, K[redo], last[redo], int(possible[redo].max()))
+            over[redo, :width] = over_full[:, :width]
+    return over[:, :width], under[:, :width]
 
 
 def _hypergeom_pmf(N: int, n: int, K: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -466,7 +477,7 @@ class _Study:
         self.columns = order[eligible]
         self.position = np.full(len(sizes), -1, dtype=np.int64)
         self.position[self.columns] = np.arange(len(self.columns))
-        self.go_ids = annotations.go_ids[self.columns]
+        self.n_terms = len(self.columns)
         self.go_series = annotations.go_series.gather(self.columns)
         self.sizes = sizes[self.columns]
         present = np.bincount(self.sizes) > 0
@@ -475,13 +486,13 @@ class _Study:
         small = self.size_row.astype(np.uint16) if len(present) < 2**16 else self.size_row
         self.by_size = np.argsort(small, kind="stable")  # radix sort for 16-bit keys
         self.size_starts = np.flatnonzero(np.r_[True, np.diff(self.size_row[self.by_size]) > 0])
-        namespaces = annotations.namespaces[self.columns]
-        self.ns_starts = np.flatnonzero(np.r_[True, namespaces[1:] != namespaces[:-1]])
-        self.ns_of_term = np.cumsum(np.r_[True, namespaces[1:] != namespaces[:-1]]) - 1
+        new_namespace = np.diff(annotations.namespace_codes[self.columns], prepend=-1) != 0
+        self.ns_starts = np.flatnonzero(new_namespace)
+        self.ns_of_term = np.cumsum(new_namespace) - 1
 
     def run(self, chosen: sparse.csr_matrix, ids: list[str]) -> list[pl.DataFrame]:
         """Score every row of ``chosen`` (contrasts × genes); one frame per contrast."""
-        n_terms, n_rand = len(self.go_ids), self.config.n_randsets
+        n_terms, n_rand = self.n_terms, self.config.n_randsets
         set_sizes = np.diff(chosen.indptr)
         if n_terms == 0 or len(set_sizes) == 0:
             return []
@@ -514,7 +525,7 @@ class _Study:
         term = self.position[product.indices]
         rows = np.repeat(np.arange(product.shape[0]), np.diff(product.indptr))
         kept = term >= 0
-        return rows[kept] * len(self.go_ids) + term[kept], product.data[kept]
+        return rows[kept] * self.n_terms + term[kept], product.data[kept]
 
     def _score(
         self,
@@ -524,7 +535,7 @@ class _Study:
         random_counts: np.ndarray,
         ids: list[str],
     ) -> dict[int, pl.DataFrame]:
-        observed = np.zeros((len(rows), len(self.go_ids)), dtype=np.int32)
+        observed = np.zeros((len(rows), self.n_terms), dtype=np.int32)
         where, counts = self._term_counts(chosen)
         observed.ravel()[where] = counts
         term_need = np.maximum(observed.max(axis=0), random_counts.max(axis=0, initial=0))

@@ -304,14 +304,17 @@ def test_benjamini_hochberg_matches_r_p_adjust():
     universe=st.integers(1, 3000),
     drawn_fraction=st.floats(0, 1),
     sizes=st.lists(st.integers(0, 500), min_size=1, max_size=6),
-    max_k=st.none() | st.integers(0, 500),
+    max_k=st.none() | st.integers(0, 500) | st.lists(st.integers(0, 500), min_size=6, max_size=6),
 )
 def test_hypergeom_tails_equal_scipy(universe, drawn_fraction, sizes, max_k):
     drawn = round(drawn_fraction * universe)
     K = np.unique(np.minimum(sizes, universe))
+    if isinstance(max_k, list):
+        max_k = np.array(max_k[: len(K)])
     over, under = hypergeom_tails(universe, drawn, K, max_k=max_k)
     for row, size in enumerate(K):
-        k = np.arange(min(drawn, size, over.shape[1] - 1) + 1)
+        row_max = over.shape[1] - 1 if max_k is None else np.broadcast_to(max_k, K.shape)[row]
+        k = np.arange(min(drawn, size, row_max) + 1)
         np.testing.assert_allclose(
             over[row, k], hypergeom.sf(k - 1, universe, size, drawn), rtol=1e-10, atol=1e-300
         )
