@@ -105,6 +105,21 @@ class GeneAnnotations:
         """Mask of genes with at least one term (GOfuncR's background is tested & annotated)."""
         return np.diff(self.matrix.indptr) > 0
 
+    def column_counts(self, genes: np.ndarray) -> np.ndarray:
+        """Number of ``genes`` (a boolean mask) in each column, reading the fewer rows."""
+        annotated = self.annotated
+        inside, outside = genes & annotated, ~genes & annotated
+        if inside.sum() <= outside.sum():
+            return self._columns_of(np.flatnonzero(inside))
+        return self._column_totals - self._columns_of(np.flatnonzero(outside))
+
+    def _columns_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.bincount(self.matrix[rows].indices, minlength=self.matrix.shape[1])
+
+    @cached_property
+    def _column_totals(self) -> np.ndarray:
+        return np.bincount(self.matrix.indices, minlength=self.matrix.shape[1])
+
     @cached_property
     def counts(self) -> sparse.csr_matrix:
         """The matrix as int32, the operand of every counting product (computed once)."""
@@ -471,7 +486,7 @@ class _Study:
         self.annotations, self.config = annotations, config
         self.universe = np.flatnonzero(tested)
         self.n_tested = len(self.universe)
-        sizes = tested.astype(np.int32) @ annotations.counts
+        sizes = annotations.column_counts(tested)
         order = annotations.display_order
         eligible = (sizes[order] >= max(config.min_size, 1)) & (sizes[order] <= config.max_size)
         self.columns = order[eligible]
