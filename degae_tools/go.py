@@ -272,9 +272,15 @@ class Ontology:
             ),
             shape=(n_genes, self.n_terms),
         )
-        propagated = (direct @ self.ancestors_matrix(relations).astype(np.int32)).tocsr()
-        columns = np.flatnonzero(propagated.getnnz(axis=0) > 0)
-        matrix = propagated[:, columns].astype(bool).tocsr()
+        closure = self.ancestors_matrix(relations)
+        used_terms = np.unique(used["term"].to_numpy())
+        columns = np.flatnonzero(np.bincount(closure[used_terms].indices, minlength=self.n_terms))
+        propagated = (direct @ closure[:, columns].astype(np.int32)).tocsr()
+        matrix = sparse.csr_matrix(
+            (np.ones(propagated.nnz, dtype=bool), propagated.indices, propagated.indptr),
+            shape=propagated.shape,
+        )
+        matrix.sort_indices()
         return GeneAnnotations(
             matrix=matrix,
             go_ids=self.go_ids[columns],
