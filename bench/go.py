@@ -36,15 +36,18 @@ from degae_tools.sources.obo import read_obo
 DATA = Path("/work/shared/data")
 RESULT = Path(__file__).parent / "results" / "go.json"
 N_TESTED, N_DE, N_CONTRASTS = 20_000, 500, 1_000
+# CPU seconds of this process: the benchmark machine is shared, and its wall clock measures
+# the other jobs' load as much as the code (wall time of the batch is recorded too).
+clock = time.process_time
 
 
 def best_of(repeats: int, run) -> tuple[float, object]:
-    """Smallest wall time of ``repeats`` calls, and the last result."""
+    """Smallest CPU time of ``repeats`` calls, and the last result."""
     times, result = [], None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         result = run()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return min(times), result
 
 
@@ -60,24 +63,24 @@ def main() -> None:
     )
     n_genes = len(genes)
 
-    start = time.perf_counter()
+    start = clock()
     ontology = Ontology.from_obo(read_obo(DATA / "go-basic.obo.gz"))
-    degae_load = time.perf_counter() - start
+    degae_load = clock() - start
     degae_propagate, propagated = best_of(3, lambda: ontology.propagate(annotations, n_genes))
 
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "go-basic.obo"
         with gzip.open(DATA / "go-basic.obo.gz", "rb") as source, plain.open("wb") as target:
             shutil.copyfileobj(source, target)
-        start = time.perf_counter()
+        start = clock()
         godag = GODag(str(plain), optional_attrs={"relationship"}, prt=None)
-        goatools_load = time.perf_counter() - start
+        goatools_load = clock() - start
     association: dict[int, set[str]] = {}
     for gene, go_id in annotations.iter_rows():
         association.setdefault(gene, set()).add(go_id)
-    start = time.perf_counter()
+    start = clock()
     update_association(association, godag, relationships={"part_of"}, prt=None)
-    goatools_propagate = time.perf_counter() - start
+    goatools_propagate = clock() - start
 
     annotated = np.array(sorted(association))
     tested = np.zeros(n_genes, dtype=bool)
@@ -106,10 +109,10 @@ def main() -> None:
     full = EnrichmentConfig(keep="all", min_size=1, max_size=1_000_000)
     degae_full, _ = best_of(5, lambda: enrich(candidates, tested, propagated, full))
     by_go = {record.GO: record.p_uncorrected for record in records}
-    start = time.perf_counter()
+    start = clock()
     with contextlib.redirect_stderr(io.StringIO()):
         goea._get_pval_null(set(by_go), len(study_ids), num_samples=3)
-    goatools_per_randset = (time.perf_counter() - start) / 3
+    goatools_per_randset = (clock() - start) / 3
     goatools_with_randsets = goatools_study + 100 * goatools_per_randset
     p_goatools = np.array([by_go[go] for go in table["go_id"]])
     p_rel_err = float(np.max(np.abs(table["p_over"].to_numpy() - p_goatools) / p_goatools))
@@ -120,9 +123,9 @@ def main() -> None:
     masks = np.zeros((N_CONTRASTS, n_genes), dtype=bool)
     for row, size in enumerate(sizes):
         masks[row, rng.choice(pool, size, replace=False)] = True
-    start = time.perf_counter()
+    start, wall = clock(), time.perf_counter()
     batch = enrich_batch(masks, tested, propagated)
-    batch_seconds = time.perf_counter() - start
+    batch_seconds, batch_wall = clock() - start, time.perf_counter() - wall
 
     figures = {
         "study": {
@@ -152,7 +155,8 @@ def main() -> None:
         "batch": {
             "n_contrasts": N_CONTRASTS,
             "de_sizes_min_median_max": [int(sizes.min()), int(np.median(sizes)), int(sizes.max())],
-            "total_s": batch_seconds,
+            "total_cpu_s": batch_seconds,
+            "total_wall_s": batch_wall,
             "per_contrast_ms": 1000 * batch_seconds / N_CONTRASTS,
             "rows_kept_fwer_over_lt_0_05": len(batch),
         },
@@ -163,6 +167,7 @@ def main() -> None:
             "polars": pl.__version__,
             "goatools": goatools.__version__,
             "cpus": os.cpu_count(),
+            "clock": "time.process_time (CPU seconds of this process)",
             "load_average_1_5_15": list(os.getloadavg()),
         },
     }
