@@ -222,6 +222,34 @@ def _write_npy(zf: zipfile.ZipFile, name: str, variable: Any, chunk_bytes: int =
             f.write(np.ascontiguousarray(variable[start : start + step].numpy()).tobytes())
 
 
+def _read_npy(zf: zipfile.ZipFile, name: str, variable: Any, chunk_bytes: int = 1 << 26) -> None:
+    """Assign `name.npy` from the zip to `variable` in row blocks (the inverse of `_write_npy`).
+
+    Blocks go into slices of the backing tf.Variable (`variable.value`), so no full-size copy of
+    the array is ever held."""
+    with zf.open(f"{name}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }[version]
+        shape, fortran, dtype = read_header(f)
+        if fortran or tuple(shape) != tuple(variable.shape):
+            raise ModelError(
+                f"checkpoint array {name} has shape {shape}, expected {variable.shape}"
+            )
+        if len(shape) == 0:
+            variable.assign(np.frombuffer(f.read(dtype.itemsize), dtype=dtype).reshape(()))
+            return
+        row = int(np.prod(shape[1:]))
+        step = max(1, chunk_bytes // max(row * dtype.itemsize, 1))
+        target = variable.value
+        for start in range(0, shape[0], step):
+            n = min(step, shape[0] - start)
+            block = np.frombuffer(f.read(n * row * dtype.itemsize), dtype=dtype)
+            target[start : start + n].assign(block.reshape((n, *shape[1:])))
+
+
 def save_checkpoint(folder: Path, autoencoder: Any, state: dict[str, Any]) -> None:
     """Weights (seed-generator states included), optimizer slots and the run state, atomically."""
     partial = folder / (CHECKPOINT + ".partial")
@@ -248,15 +276,16 @@ def restore_checkpoint(folder: Path, autoencoder: Any) -> None:
     """Load weights and optimizer slots saved by `save_checkpoint` into a compiled model."""
     optimizer = autoencoder.optimizer
     optimizer.build(autoencoder.trainable_variables)
-    with np.load(folder / CHECKPOINT) as saved:
-        n_model = sum(k.startswith("model_") for k in saved.files)
-        n_opt = sum(k.startswith("opt_") for k in saved.files)
+    with zipfile.ZipFile(folder / CHECKPOINT) as zf:
+        names = zf.namelist()
+        n_model = sum(k.startswith("model_") for k in names)
+        n_opt = sum(k.startswith("opt_") for k in names)
         if n_model != len(autoencoder.variables) or n_opt != len(optimizer.variables):
             raise ModelError(f"{folder / CHECKPOINT}: does not match this model's architecture")
         for i, v in enumerate(autoencoder.variables):
-            v.assign(saved[f"model_{i}"])
+            _read_npy(zf, f"model_{i}", v)
         for i, v in enumerate(optimizer.variables):
-            v.assign(saved[f"opt_{i}"])
+            _read_npy(zf, f"opt_{i}", v)
 
 
 def fit_autoencoder(
@@ -491,8 +520,10 @@ def write_model_rows(
         con.close()
 
 
-def _reload_weights(weights: Path, n_inputs: int, config: AutoencoderConfig) -> tuple[Any, Any]:
-    """The weights saved at `weights` in a fresh, uncompiled model (and its encoder)."""
+def _model_from_checkpoint(
+    folder: Path, n_inputs: int, config: AutoencoderConfig
+) -> tuple[Any, Any]:
+    """A fresh, uncompiled model (and its encoder) holding the last checkpoint's weights."""
     import keras
 
     from degae_tools.models import build_autoencoder
@@ -500,8 +531,9 @@ def _reload_weights(weights: Path, n_inputs: int, config: AutoencoderConfig) -> 
     keras.backend.clear_session()
     gc.collect()
     autoencoder, encoder = build_autoencoder(n_inputs, config)
-    autoencoder.load_weights(weights)
-    weights.unlink()
+    with zipfile.ZipFile(folder / CHECKPOINT) as zf:
+        for i, v in enumerate(autoencoder.variables):
+            _read_npy(zf, f"model_{i}", v)
     return autoencoder, encoder
 
 
@@ -578,12 +610,11 @@ def train(
         verbose=keras_verbosity(),
         checkpoint_extra={"snapshot_hash": snapshot["hash"]},
     )
-    # Saved without Adam's slots (twice the weights), and the trained model is released so that
-    # evaluation and PCA do not add to training's peak memory.
-    weights = model_dir / "final.weights.h5"
-    autoencoder.save_weights(weights)
+    # The trained model (with Adam's slots, twice its weights) is released and its last checkpoint
+    # loaded into a fresh one: the saved files carry no optimizer state, and evaluation does not
+    # add to the training peak.
     del autoencoder, encoder
-    autoencoder, encoder = _reload_weights(weights, preprocessor.n_features, config)
+    autoencoder, encoder = _model_from_checkpoint(model_dir, preprocessor.n_features, config)
     autoencoder.save(model_dir / "autoencoder.keras")
     encoder.save(model_dir / "encoder.keras")
     (model_dir / "config.json").write_text(

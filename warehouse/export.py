@@ -139,20 +139,21 @@ def _log2fc_batch(
 ) -> pa.RecordBatch:
     ids = [r[0] for r in rows]
     cells = con.sql(read_query("export_log2fc_rows"), params={"contrast_ids": ids}).to_arrow_table()
-    matrix = np.zeros((len(ids), n_genes), dtype=np.float32)
-    position = pc.index_in(cells["contrast_id"], value_set=pa.array(ids)).to_numpy(
-        zero_copy_only=False
-    )
+    cells = cells.filter(pc.is_valid(cells["log_fc"])).filter(pc.invert(pc.is_nan(cells["log_fc"])))
+    position = cells["row"].to_numpy()
     genes = cells["gene_index"].to_numpy()
     if len(genes) and (genes.min() < 0 or genes.max() >= n_genes):
         raise WarehouseError(
             f"core.de_results has gene_index {genes.min()}..{genes.max()} outside core.genes "
             f"(0..{n_genes - 1})"
         )
-    values = cells["log_fc"].fill_null(np.nan).to_numpy(zero_copy_only=False)
-    present = ~np.isnan(values)
-    matrix.reshape(-1)[position[present] * n_genes + genes[present]] = values[present]
-    n_present = np.bincount(position[present], minlength=len(ids))
+    flat = position.astype(np.int64)
+    flat *= n_genes
+    flat += genes
+    matrix = np.zeros((len(ids), n_genes), dtype=np.float32)
+    matrix.reshape(-1)[flat] = cells["log_fc"].to_numpy()
+    del flat
+    n_present = np.bincount(position, minlength=len(ids))
     missing = (n_genes - n_present).astype(np.int32)
     log2fc = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), n_genes)
     return pa.RecordBatch.from_arrays(

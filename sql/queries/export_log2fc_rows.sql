@@ -1,4 +1,8 @@
--- The log2FC of one batch of contrasts as (contrast, gene_index, value) triples; missing genes have no row.
-SELECT contrast_id, gene_index, log_fc::FLOAT AS log_fc
-FROM core.de_results
-WHERE contrast_id IN (SELECT unnest($contrast_ids));
+-- The log2FC of one batch of contrasts as (row in the batch, gene_index, value); a missing gene
+-- has no row. Rows are numbered here so that no contrast_id string travels per cell.
+WITH wanted AS (
+    SELECT unnest($contrast_ids) AS contrast_id, unnest(range(len($contrast_ids))) AS row
+)
+SELECT w.row::INTEGER AS row, d.gene_index, d.log_fc::FLOAT AS log_fc
+FROM core.de_results AS d
+JOIN wanted AS w USING (contrast_id);
