@@ -35,6 +35,7 @@ class AttributeConfig:
     top_k: int = 20
     batch: int = 256
     threshold: float = 0.5
+    max_predicted: int = 10
     term_top: int = 200
     rank_by: str = "signed"
 
@@ -199,13 +200,24 @@ class PairSet:
 
 
 def select_pairs(
-    predictor, contrast_ids: list[str], x: np.ndarray, labels: np.ndarray, threshold: float
+    predictor,
+    contrast_ids: list[str],
+    x: np.ndarray,
+    labels: np.ndarray,
+    threshold: float,
+    max_predicted: int = 10,
 ) -> PairSet:
-    """Every (contrast, term) pair predicted (score >= threshold) or enriched (label 1)."""
+    """Every (contrast, term) pair predicted or enriched (label 1).
+
+    Predicted: score >= threshold and among the contrast's `max_predicted` best terms. The head
+    is trained class-balanced, so its scores run high; the cap keeps the pair count (and the
+    attribution time) proportional to the contrasts, not to contrasts x terms.
+    """
     f = logit_function(predictor.preprocessor, predictor.encoder, predictor.head)
     fx = logits(f, x)
     f0 = logits(f, np.zeros((1, x.shape[1]), np.float32))[0]
-    predicted = fx >= np.log(threshold / (1.0 - threshold))
+    rank = np.argsort(np.argsort(-fx, axis=1, kind="stable"), axis=1)
+    predicted = (fx >= np.log(threshold / (1.0 - threshold))) & (rank < max_predicted)
     enriched = labels.astype(bool)
     terms, rows = np.nonzero((predicted | enriched).T)
     why = np.where(
@@ -373,7 +385,9 @@ def attribute(
         test, _ = load_split(con, split_name, "test", predictor.go_ids, predictor.config)
     finally:
         con.close()
-    pairs = select_pairs(predictor, test.contrast_ids, test.x, test.y, config.threshold)
+    pairs = select_pairs(
+        predictor, test.contrast_ids, test.x, test.y, config.threshold, config.max_predicted
+    )
     console.say(f"attributing {len(pairs.rows)} (contrast, term) pairs, {test.x.shape[1]} genes")
     out = attribute_pairs(predictor, pairs, config)
     store_attributions(db_path, predictor.model_id, out)

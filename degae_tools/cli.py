@@ -548,6 +548,7 @@ def predict(
 @click.option("--top-k", default=20, show_default=True, help="Genes kept per pair.")
 @click.option("--batch", default=256, show_default=True, help="Path points per forward pass.")
 @click.option("--threshold", default=0.5, show_default=True, help="Score that counts as predicted.")
+@click.option("--max-predicted", default=10, show_default=True, help="Cap per contrast.")
 @click.option("--term-top", default=200, show_default=True, help="Genes kept per term.")
 @click.option(
     "--rank-by", type=click.Choice(["signed", "abs"]), default="signed", show_default=True
@@ -573,6 +574,7 @@ def attribute(
     top_k: int,
     batch: int,
     threshold: float,
+    max_predicted: int,
     term_top: int,
     rank_by: str,
     gmt: Path | None,
@@ -591,6 +593,7 @@ def attribute(
         top_k=top_k,
         batch=batch,
         threshold=threshold,
+        max_predicted=max_predicted,
         term_top=term_top,
         rank_by=rank_by,
     )

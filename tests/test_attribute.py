@@ -173,6 +173,17 @@ def test_pairs_are_every_predicted_or_enriched_test_term(compendium):
     assert whys <= {"predicted", "enriched", "both"} and "both" in whys
 
 
+def test_predicted_terms_are_capped_per_contrast(compendium):
+    db, model_dir = compendium
+    attribute(db, model_dir, AttributeConfig(steps=4, max_predicted=1))
+    most = query(
+        db,
+        "SELECT max(n) FROM (SELECT contrast_id, count(*) AS n FROM ml.attribution_pairs "
+        "WHERE why IN ('predicted', 'both') GROUP BY 1)",
+    )[0][0]
+    assert most == 1
+
+
 def test_gauss_legendre_at_50_steps_keeps_gaps_within_5_percent(compendium):
     db, model_dir = compendium
     result = attribute(db, model_dir, AttributeConfig(steps=50))
