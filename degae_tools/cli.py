@@ -658,7 +658,7 @@ def attribute(
     type=click.Choice(["auto", "sklearn", "opentsne"]),
     default="auto",
     show_default=True,
-    help="auto: openTSNE from 2,000 contrasts when installed (measured faster), else sklearn.",
+    help="auto: openTSNE from 1,000 contrasts when installed (measured faster), else sklearn.",
 )
 @click.option(
     "--out",
