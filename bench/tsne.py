@@ -51,7 +51,7 @@ def measure(x: np.ndarray, backend: str) -> dict[str, float]:
 def main() -> None:
     """Time both backends at each size and write the comparison."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000])
     args = parser.parse_args()
     try:
         import openTSNE
@@ -75,7 +75,7 @@ def main() -> None:
         "trustworthiness at k=10 on up to 2,000 points",
         "sklearn_version": sklearn.__version__,
         "opentsne_version": opentsne_version or "not installed: scikit-learn measured alone",
-        "sklearn_method": "exact up to 1,000 points, Barnes-Hut above (as degae_tools.reduce)",
+        "sklearn_method": "exact up to 250 points, Barnes-Hut above (as degae_tools.reduce)",
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "runs": runs,

@@ -39,10 +39,10 @@ from warehouse.migrate import read_query
 
 VARIANCE_LEVELS = (0.5, 0.8, 0.9)
 FULL_SPECTRUM_MAX = 10_000
-EXACT_TSNE_MAX = 1_000
+EXACT_TSNE_MAX = 250
 BATCH_ROWS = 256
-# bench/results/tsne.json: openTSNE ~0.65x scikit-learn's time from 2,000 points, not below.
-OPENTSNE_MIN = 2_000
+# bench/results/tsne.json: openTSNE takes 0.33-0.66x scikit-learn's time from 1,000 points.
+OPENTSNE_MIN = 1_000
 STUDY_FIRST_TWO_PCS = 0.044
 METHOD_NAMES = {
     "pca": "PCA",
@@ -347,7 +347,7 @@ def tsne(
         raise ReduceError(
             f"unknown tsne_backend {backend!r}: expected 'auto', 'sklearn' or 'opentsne'"
         )
-    # Exact gradients are cheaper than Barnes-Hut below ~1,000 points and avoid its thread pool.
+    # Exact gradients beat Barnes-Hut on a few hundred points and avoid its OpenMP thread pool.
     method = "exact" if x.shape[0] <= EXACT_TSNE_MAX else "barnes_hut"
     model = TSNE(
         n_components=2,
