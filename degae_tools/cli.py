@@ -510,8 +510,8 @@ def predict(
     model_dir = p.resolve_model_dir(path, model)
     if contrast is not None or log2fc is not None:
         vector = p.log2fc_for_experiment(path, contrast_id=contrast, tsv=log2fc)
-        scores = p.predict_vector(model_dir, vector).head(top)
-        console.show_table(["go_id", "score"], scores.rows(), title=contrast or str(log2fc))
+        scores = p.with_term_names(path, p.predict_vector(model_dir, vector).head(top))
+        console.show_table(scores.columns, scores.rows(), title=contrast or str(log2fc))
         return
     config = p.PredictConfig(
         split_name=split_name,

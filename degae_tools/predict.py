@@ -613,3 +613,14 @@ def log2fc_for_experiment(
     idx = np.array([r[0] for r in rows])
     x[idx] = np.nan_to_num(np.array([r[1] for r in rows], np.float64))
     return x
+
+
+def with_term_names(db_path: Path | None, scores: pl.DataFrame) -> pl.DataFrame:
+    """`scores` with each GO term's name from core.go_terms (NULL where unknown)."""
+    con = connect(db_path)
+    try:
+        rows = con.execute(read_query("predict_term_names"), [scores["go_id"].to_list()]).fetchall()
+    finally:
+        con.close()
+    names = pl.DataFrame(rows, schema={"go_id": pl.String, "name": pl.String}, orient="row")
+    return scores.join(names, on="go_id", how="left").select("go_id", "name", "score")
