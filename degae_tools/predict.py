@@ -223,7 +223,8 @@ def fit_pca_logreg(
     k = min(n_components, x_train.shape[0], x_train.shape[1])
     pca = PCA(n_components=k, random_state=config.seed).fit(x_train)
     linear = PredictConfig(**{**asdict(config), "hidden": 0})
-    return pca, fit_head(pca.transform(x_train), y_train, pca.transform(x_val), y_val, linear)
+    z_val = pca.transform(x_val) if len(x_val) else np.zeros((0, k), np.float32)
+    return pca, fit_head(pca.transform(x_train), y_train, z_val, y_val, linear)
 
 
 def ridge_scores(
