@@ -725,6 +725,61 @@ def report(db: Path | None, out: Path, figures: Path | None) -> None:
     console.show_record({"report": str(path), "bytes": path.stat().st_size})
 
 
+@main.command("compare-study")
+@click.argument("source_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--work",
+    "work_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the two warehouses (study.duckdb, degae.duckdb) and their models.",
+)
+@click.option("--epochs", default=50, show_default=True, help="Epochs of every autoencoder.")
+@click.option(
+    "--layers", default="1,2,4,10", show_default=True, help="Layer counts to train, e.g. 1,2,4."
+)
+@click.option("--neurons", default=2000, show_default=True, help="First hidden layer's width.")
+@click.option("--min-positives", default=10, show_default=True, help="GO head: terms' positives.")
+@click.option("--no-predict", is_flag=True, help="Skip GO prediction.")
+@click.option("--datasets-note", "note", default="", help="A label for the compendium, stored.")
+@click.option("--run-id", default=None, help="Id of the run in ml.study_comparison.")
+@friendly_errors
+def compare_study(
+    source_dir: Path,
+    work_dir: Path,
+    epochs: int,
+    layers: str,
+    neurons: int,
+    min_positives: int,
+    no_predict: bool,
+    note: str,
+    run_id: str | None,
+) -> None:
+    """The reference study's pipeline beside degae's defaults on SOURCE_DIR, in one table.
+
+    Reduced size that finishes on CPU in about 6 minutes (bench/compare_study.py):
+    `simulate DIR --datasets 150 --genes 3000` then `--epochs 20 --layers 1,2,4`.
+    """
+    from flows.compare import CompareConfig
+    from flows.compare import compare_study as run
+
+    config = CompareConfig(
+        layers=_int_list(layers),
+        epochs=epochs,
+        neurons=neurons,
+        note=note,
+        predict=not no_predict,
+        min_positives=min_positives,
+        run_id=run_id,
+    )
+    result = run(source_dir, work_dir, config)
+    columns, rows = result.table()
+    console.show_table(columns, rows, title=f"reference study vs degae ({result.run_id})")
+    for line in result.notes():
+        console.say(line)
+    console.say(f"stored in ml.study_comparison of {result.degae_db}")
+
+
 # --- refresh / fetch ---
 
 
