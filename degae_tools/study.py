@@ -258,7 +258,9 @@ def train_study(
     for split in ("validation", "test"):
         if len(z[split]) == 0:
             continue
-        estimate = np.asarray(autoencoder.predict(z[split], verbose=0), np.float64)
+        estimate = np.concatenate(
+            [np.asarray(autoencoder(b, training=False)) for b in _blocks(z[split])]
+        )
         mse, r2 = reconstruction_scores(z[split], estimate)
         reconstruction.append(
             {
@@ -298,7 +300,7 @@ def train_study(
 
 
 def _latent_table(encoder: Any, z: dict[str, np.ndarray], ids: dict[str, list[str]]) -> pa.Table:
-    codes = [np.asarray(encoder.predict(z[s], verbose=0), np.float32) for s in z if len(z[s])]
+    codes = [np.asarray(encoder(b, training=False)) for s in z for b in _blocks(z[s])]
     matrix = np.concatenate(codes)
     offsets = np.arange(0, matrix.size + 1, max(matrix.shape[1], 1), dtype=np.int32)
     return pa.table(
@@ -308,3 +310,7 @@ def _latent_table(encoder: Any, z: dict[str, np.ndarray], ids: dict[str, list[st
             "coords": pa.ListArray.from_arrays(pa.array(offsets), pa.array(matrix.reshape(-1))),
         }
     )
+
+
+def _blocks(x: np.ndarray, rows: int = 512) -> list[np.ndarray]:
+    return [x[i : i + rows] for i in range(0, len(x), rows)]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 import warehouse
@@ -269,3 +270,44 @@ def store(comparison: Comparison) -> None:
             raise
     finally:
         con.close()
+
+
+def report_section(con: duckdb.DuckDBPyConnection, figures: Any = None) -> Any:
+    """The latest comparison as a `degae_tools.report.Section` (None without one), for the
+    report's list of section builders."""
+    import html
+
+    from degae_tools.report import Section
+
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'ml' AND table_name = 'study_comparison'"
+    ).fetchone()[0]
+    rows = con.execute(read_query("study_comparison_latest")).fetchall() if exists else []
+    if not rows:
+        return None
+    out = Comparison("latest", Path(), Path())
+    for pipeline, metric, layers, value, seconds, note in rows:
+        out.add(pipeline, metric, value, layers, seconds, note or "")
+    columns, table = out.table()
+
+    def cell(v: Any) -> str:
+        text = "–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+        return f"<td>{html.escape(text)}</td>"
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(cell(v) for v in r) + "</tr>" for r in table)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in out.notes())
+    return Section(
+        "study-comparison",
+        "The reference study, side by side",
+        "The reference study's recipe (first value vs rest, limma on raw counts, FWER over or "
+        "under, genes in every series, random 64/16/20 split, StandardScaler then "
+        "VarianceThreshold(1), sigmoid output on standardised data) and degae's defaults on the "
+        "same compendium. MSE and R² are held-out, in standardised log2FC units.",
+        [
+            f'<div class="table"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>",
+            f"<ul>{notes}</ul>",
+        ],
+    )

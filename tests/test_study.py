@@ -27,6 +27,7 @@ from degae_tools.study import (
     write_study_split,
 )
 from degae_tools.train import load_bundle
+from flows.compare import report_section
 from flows.differential import differential
 from flows.enrichment import enrichment
 from flows.ingest import ingest
@@ -180,3 +181,7 @@ def test_compare_study_stores_both_pipelines_side_by_side(compendium, tmp_path):
     }
     assert all(v is not None and math.isfinite(v) for *_, v in rows)
     assert "test_mse" in result.output
+    con = duckdb.connect(str(tmp_path / "degae.duckdb"), read_only=True)
+    section = report_section(con)
+    con.close()
+    assert section.title == "The reference study, side by side" and "test_r2" in section.blocks[0]
