@@ -49,6 +49,7 @@ class ModelBundle:
     encoder: Any
     autoencoder: Any
     gene_count: int
+    split_name: str = "degae"
 
 
 @dataclass
@@ -85,6 +86,7 @@ def load_bundle(model_dir: Path) -> ModelBundle:
         encoder=keras.models.load_model(model_dir / "encoder.keras", compile=False),
         autoencoder=keras.models.load_model(model_dir / "autoencoder.keras", compile=False),
         gene_count=preprocessor.n_genes,
+        split_name=saved.get("split_name", "degae"),
     )
 
 
@@ -526,8 +528,6 @@ def _model_from_checkpoint(
     """A fresh, uncompiled model (and its encoder) holding the last checkpoint's weights."""
     import keras
 
-    from degae_tools.models import build_autoencoder
-
     keras.backend.clear_session()
     gc.collect()
     autoencoder, encoder = build_autoencoder(n_inputs, config)
@@ -535,6 +535,22 @@ def _model_from_checkpoint(
         for i, v in enumerate(autoencoder.variables):
             _read_npy(zf, f"model_{i}", v)
     return autoencoder, encoder
+
+
+def save_keras(model: Any, path: Path) -> None:
+    """`model.save(path)`, with Keras made to stage the weights in a temporary file beside `path`
+    instead of in memory (its choice when RAM looks ample), which at full width would add 1 GB
+    to the process's peak after training."""
+    from keras.src.saving import saving_lib
+
+    original = getattr(saving_lib, "is_memory_sufficient", None)
+    if original is not None:
+        saving_lib.is_memory_sufficient = lambda model: False
+    try:
+        model.save(path)
+    finally:
+        if original is not None:
+            saving_lib.is_memory_sufficient = original
 
 
 def _prepare_warehouse(db_path: Path, split_name: str) -> dict[str, Any]:
@@ -615,10 +631,17 @@ def train(
     # add to the training peak.
     del autoencoder, encoder
     autoencoder, encoder = _model_from_checkpoint(model_dir, preprocessor.n_features, config)
-    autoencoder.save(model_dir / "autoencoder.keras")
-    encoder.save(model_dir / "encoder.keras")
+    save_keras(autoencoder, model_dir / "autoencoder.keras")
+    save_keras(encoder, model_dir / "encoder.keras")
     (model_dir / "config.json").write_text(
-        json.dumps({"model_id": model_id, "config": json.loads(config.to_json())}, indent=1)
+        json.dumps(
+            {
+                "model_id": model_id,
+                "split_name": split_name,
+                "config": json.loads(config.to_json()),
+            },
+            indent=1,
+        )
     )
 
     latent = config.latent_dim
