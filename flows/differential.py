@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 from prefect import flow, task
 from prefect.context import FlowRunContext
 
@@ -22,7 +21,7 @@ from degae_tools import console
 from degae_tools.de import DEConfig, de_table
 from degae_tools.errors import DegaeError, DesignError
 from warehouse.connect import fetch_frame
-from warehouse.load import Rejection, counts_dir, record_rejections
+from warehouse.load import Rejection, counts_dir, read_counts, record_rejections
 from warehouse.migrate import read_query
 from warehouse.results import RunRow, write_de
 
@@ -67,15 +66,6 @@ def plan(con) -> list[SeriesJob]:
         )
         jobs.append(SeriesJob(gse, str(root / rows["parquet_path"][0]), contrasts))
     return jobs
-
-
-def read_counts(parquet_path: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(gene_index, {srr: counts}) of a series' Parquet file."""
-    table = pq.read_table(parquet_path)
-    runs = list(dict.fromkeys(table.column("srr").to_pylist()))
-    n_genes = table.num_rows // len(runs)
-    counts = table.column("count").to_numpy().reshape(len(runs), n_genes)
-    return table.column("gene_index").to_numpy()[:n_genes], dict(zip(runs, counts, strict=True))
 
 
 def fit_series(job: SeriesJob, config: DEConfig) -> tuple[list[pl.DataFrame], list[RunRow]]:

@@ -8,10 +8,11 @@ from click.testing import CliRunner
 import warehouse
 from degae_tools.cli import main
 from degae_tools.de import de_table
-from flows.differential import differential, plan, read_counts
+from flows.differential import differential, plan
 from flows.enrichment import enrichment
 from tests.conftest import copy_warehouse
 from warehouse.connect import fetch_frame, fetch_one
+from warehouse.load import read_counts
 
 
 def scalar(db, sql, params=None):

@@ -276,22 +276,20 @@ def load_counts(con: duckdb.DuckDBPyConnection, path: Path, log: RejectionLog) -
     return n_genes * n_runs
 
 
-def read_series_counts(
-    con: duckdb.DuckDBPyConnection, gse: str, runs: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """(gene_index, counts genes × runs) of one series, runs in the order asked."""
-    row = fetch_one(con, read_query("count_file_of_series"), [gse])
-    if row is None:
-        raise KeyError(f"no counts for {gse}")
-    table = pq.read_table(counts_dir(con).parent / row[0])
-    run_order = list(dict.fromkeys(table.column("srr").to_pylist()))
-    n_genes = table.num_rows // len(run_order)
-    gene_index = table.column("gene_index").to_numpy()[:n_genes]
-    counts = table.column("count").to_numpy().reshape(len(run_order), n_genes)
-    missing = [r for r in runs if r not in run_order]
-    if missing:
-        raise KeyError(f"{gse}: no counts for runs {missing}")
-    return gene_index, counts[[run_order.index(r) for r in runs]].T
+def read_counts(parquet_path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(gene_index, {srr: counts}) of a series' Parquet file, as `load_counts` wrote it."""
+    table = pq.read_table(parquet_path)
+    # Runs are stored one after another, so the run of each block's first row names the block;
+    # reading the dictionary avoids turning every row's run name into a Python string.
+    srr = table.column("srr").combine_chunks()
+    if not pa.types.is_dictionary(srr.type):
+        srr = srr.dictionary_encode()
+    n_runs = len(srr.dictionary)
+    n_genes = table.num_rows // n_runs
+    codes = srr.indices.to_numpy()[::n_genes]
+    runs = [srr.dictionary[int(c)].as_py() for c in codes]
+    counts = table.column("count").to_numpy().reshape(len(runs), n_genes)
+    return table.column("gene_index").to_numpy()[:n_genes], dict(zip(runs, counts, strict=True))
 
 
 def load_ontology(con: duckdb.DuckDBPyConnection, path: Path, log: RejectionLog) -> int:
