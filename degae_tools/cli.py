@@ -757,8 +757,9 @@ def compare_study(
 ) -> None:
     """The reference study's pipeline beside degae's defaults on SOURCE_DIR, in one table.
 
-    Reduced size that finishes on CPU in about 6 minutes (bench/compare_study.py):
-    `simulate DIR --datasets 150 --genes 3000` then `--epochs 20 --layers 1,2,4`.
+    Reduced size (bench/compare_study.py: about 6 minutes on 2 CPU cores): the README's
+    compendium (`simulate DIR --datasets 200 --genes 5000 --go-terms 800 --seed 1`) with
+    `--epochs 20 --min-positives 5`.
     """
     from flows.compare import CompareConfig
     from flows.compare import compare_study as run
