@@ -74,6 +74,8 @@ def write_report(
 
     `figures_dir` also saves every figure as a PNG there (for a README or slides).
     """
+    from flows.compare import report_section as study_section
+
     out_path = Path(out_path)
     figures = Figures(Path(figures_dir) if figures_dir is not None else None)
     builders: list[Callable[[duckdb.DuckDBPyConnection, Figures], Section | None]] = [
@@ -87,6 +89,7 @@ def write_report(
         go_prediction_section,
         term_genes_section,
         checks_section,
+        study_section,
     ]
     con = connect(db_path)
     try:
