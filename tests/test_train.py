@@ -196,3 +196,4 @@ def test_cli_train_prints_the_table_and_stores_the_model(db, tmp_path):
     assert count(db, "embeddings", "cli-model") == 60
     assert (model_dir / "history.png").exists()
     assert json.loads((model_dir / "config.json").read_text())["config"]["layers"] == 2
+    assert load_bundle(model_dir).split_name == "degae"
