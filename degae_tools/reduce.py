@@ -433,6 +433,9 @@ def run_identifier(config: ReduceConfig, contrast_ids: list[str], x: np.ndarray)
 
 
 def _latent_model(con: duckdb.DuckDBPyConnection, model: str | None) -> str | None:
+    """A model id as given, or read from a model directory's config.json, or the latest model."""
+    if model is not None and (Path(model) / "config.json").is_file():
+        return json.loads((Path(model) / "config.json").read_text())["model_id"]
     if model is not None:
         return model
     rows = con.execute(read_query("reduce_latest_latent_model")).fetchall()
