@@ -33,7 +33,7 @@ from goatools.obo_parser import GODag
 from degae_tools.go import EnrichmentConfig, Ontology, enrich, enrich_batch
 from degae_tools.sources.obo import read_obo
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RESULT = Path(__file__).parent / "results" / "go.json"
 N_TESTED, N_DE, N_CONTRASTS = 20_000, 500, 1_000
 # CPU seconds of this process: the benchmark machine is shared, and its wall clock measures

@@ -9,7 +9,18 @@ import pytest
 
 from degae_tools.sources.simulate import SimulationConfig, simulate
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# `../shared/data` beside the checkout (as CI lays it), else the development machine's copy.
+SHARED_DATA = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[1].parent / "shared" / "data",
+            Path("/work/shared/data"),
+        )
+        if p.is_dir()
+    ),
+    Path(__file__).resolve().parents[1].parent / "shared" / "data",
+)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ sparse closures and its own vectorised hypergeometric tails.
 import gzip
 import io
 import shutil
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -20,8 +19,9 @@ from goatools.pvalcalc import FisherScipyStats
 
 from degae_tools.go import EnrichmentConfig, Ontology, enrich
 from degae_tools.sources.obo import read_obo
+from tests.conftest import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 CELL_CYCLE = "GO:0007049"
 EVERY_TERM = EnrichmentConfig(keep="all", min_size=1, max_size=1_000_000, n_randsets=10)
 

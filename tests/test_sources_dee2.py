@@ -20,8 +20,9 @@ from degae_tools.sources.dee2 import (
     read_count_matrix,
     read_gene_info,
 )
+from tests.conftest import SHARED_DATA
 
-BUNDLE = Path("/work/shared/data/dee2/DEE_count_data.zip")
+BUNDLE = SHARED_DATA / "dee2" / "DEE_count_data.zip"
 CUT_HEADER = (
     "SRR_accession\tQC_summary\tSRX_accession\tSRS_accession\tSRP_accession\t"
     "Experiment_title\tGEO_series\n"

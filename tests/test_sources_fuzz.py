@@ -27,6 +27,7 @@ from degae_tools.sources.dee2 import iter_metadata, read_count_matrix, read_gene
 from degae_tools.sources.gaf import iter_gaf, iter_gene2go
 from degae_tools.sources.geo import read_series_matrix
 from degae_tools.sources.obo import read_obo
+from tests.conftest import SHARED_DATA
 
 EXAMPLES = int(os.environ.get("DEGAE_FUZZ_EXAMPLES", "50"))
 FUZZ = settings(
@@ -65,7 +66,7 @@ OBO = (
     "[Term]\nid: GO:0000003\nname: c\nnamespace: cellular_component\nis_obsolete: true\n"
 )
 GAF = "!gaf-version: 2.1\n" + "".join(
-    Path("/work/shared/data/mgi_sample.gaf").read_text().splitlines(keepends=True)[1:8]
+    (SHARED_DATA / "mgi_sample.gaf").read_text().splitlines(keepends=True)[1:8]
 )
 GENE2GO = (
     "#tax_id\tGeneID\tGO_ID\tEvidence\tQualifier\tGO_term\tPubMed\tCategory\n"
