@@ -1,4 +1,4 @@
-"""What commands show a person: tables, summaries and progress bars (silent under --quiet/--json)."""
+"""What commands show a person: tables, summaries, progress bars (quiet under --quiet/--json)."""
 
 from __future__ import annotations
 

@@ -352,7 +352,7 @@ def resolve_model_dir(db_path: Path | None, model: str) -> Path:
 
 def model_split_name(con, bundle, config: PredictConfig) -> str:
     """The split a predictor uses: the config's, else the model's, else the only one stored."""
-    name = config.split_name or getattr(bundle.config, "split_name", None)
+    name = config.split_name or getattr(bundle, "split_name", None)
     if name:
         return name
     names = [r[0] for r in con.execute(read_query("predict_split_names")).fetchall()]
