@@ -21,7 +21,7 @@ from degae_tools import console
 from degae_tools.de import DEConfig, de_table
 from degae_tools.errors import DegaeError, DesignError
 from warehouse.connect import fetch_frame
-from warehouse.load import Rejection, counts_dir, read_counts, record_rejections
+from warehouse.load import counts_dir, read_counts
 from warehouse.migrate import read_query
 from warehouse.results import RunRow, write_de
 
@@ -45,6 +45,15 @@ class DESummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def count(self, runs: list[RunRow]) -> None:
+        """Add a chunk's outcomes."""
+        for r in runs:
+            if r.status == "done":
+                self.done += 1
+            else:
+                self.skipped += 1
+                self.reasons[r.reason or ""] = self.reasons.get(r.reason or "", 0) + 1
 
 
 def plan(con) -> list[SeriesJob]:
@@ -109,18 +118,9 @@ def write_chunk(db_path: Path, results, runs, config: DEConfig, summary: DESumma
     con = warehouse.connect(db_path, write=True)
     try:
         write_de(con, results, runs, "degae", json.dumps(asdict(config)))
-        skipped = [r for r in runs if r.status == "skipped"]
-        record_rejections(
-            con, [Rejection(r.contrast_id, 0, r.reason or "", None) for r in skipped], "de"
-        )
     finally:
         con.close()
-    for r in runs:
-        if r.status == "done":
-            summary.done += 1
-        else:
-            summary.skipped += 1
-            summary.reasons[r.reason or ""] = summary.reasons.get(r.reason or "", 0) + 1
+    summary.count(runs)
 
 
 def differential(db_path: Path, config: DEConfig = DEConfig(), chunk_size: int = 25) -> DESummary:

@@ -9,7 +9,7 @@ correction; `core.enriched_terms` keeps FWER < 0.05 as the study did).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,24 +20,18 @@ from prefect.context import FlowRunContext
 import warehouse
 from degae_tools import console
 from degae_tools.go import EnrichmentConfig, GeneAnnotations, Ontology, enrich_batch, gene_sets
+from flows.differential import DESummary
 from warehouse.connect import fetch_frame, fetch_one
-from warehouse.load import Rejection, record_rejections
 from warehouse.migrate import read_query
 from warehouse.results import RunRow, write_go
 
 
 @dataclass
-class GOSummary:
+class GOSummary(DESummary):
     """Contrasts enriched and skipped by one run, and the terms stored."""
 
-    done: int = 0
-    skipped: int = 0
     terms_stored: int = 0
     unmapped_annotations: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def load_annotations(con, relations: tuple[str, ...]) -> GeneAnnotations:
@@ -114,19 +108,10 @@ def enrichment(
         con = warehouse.connect(db_path, write=True)
         try:
             write_go(con, results, runs, "degae", json.dumps(asdict(config)))
-            skipped = [r for r in runs if r.status == "skipped"]
-            record_rejections(
-                con, [Rejection(r.contrast_id, 0, r.reason or "", None) for r in skipped], "go"
-            )
         finally:
             con.close()
-        for r in runs:
-            if r.status == "done":
-                summary.done += 1
-                summary.terms_stored += r.n_enriched or 0
-            else:
-                summary.skipped += 1
-                summary.reasons[r.reason or ""] = summary.reasons.get(r.reason or "", 0) + 1
+        summary.count(runs)
+        summary.terms_stored += sum(r.n_enriched or 0 for r in runs if r.status == "done")
     return summary
 
 

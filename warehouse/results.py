@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from warehouse.load import transaction, upsert
+from degae_tools.sources import Rejection
+from warehouse.load import record_rejections, transaction, upsert
 
 
 @dataclass(frozen=True)
@@ -69,16 +70,11 @@ def write_de(
     Their GO enrichment is dropped in the same transaction: it described the old results.
     `transactional=False` when the caller already holds a transaction.
     """
+    runs_frame = _runs_frame(runs, DE_RUN_SCHEMA, source, config)
+    stale = ("core.go_enrichment", "core.go_runs")
     with transaction(con) if transactional else nullcontext():
-        ids = [r.contrast_id for r in runs]
-        for table in ("core.de_results", "core.go_enrichment", "core.go_runs"):
-            con.execute(f"DELETE FROM {table} WHERE contrast_id IN (SELECT unnest(?))", [ids])
-        if results:
-            frame = pl.concat(results)
-            con.register("de_in", frame.to_arrow())
-            con.execute("INSERT INTO core.de_results BY NAME SELECT * FROM de_in")
-            con.unregister("de_in")
-        upsert(con, "core.de_runs", _runs_frame(runs, DE_RUN_SCHEMA, source, config))
+        _replace(con, "core.de_results", "core.de_runs", results, runs_frame, stale)
+        _record_skips(con, runs, "de")
 
 
 def write_go(
@@ -90,12 +86,35 @@ def write_go(
     transactional: bool = True,
 ) -> None:
     """Replace the GO enrichment of these contrasts and record their runs, atomically."""
+    runs_frame = _runs_frame(runs, GO_RUN_SCHEMA, source, config)
     with transaction(con) if transactional else nullcontext():
-        ids = [r.contrast_id for r in runs]
-        con.execute("DELETE FROM core.go_enrichment WHERE contrast_id IN (SELECT unnest(?))", [ids])
-        if results:
-            frame = pl.concat(results)
-            con.register("go_in", frame.to_arrow())
-            con.execute("INSERT INTO core.go_enrichment BY NAME SELECT * FROM go_in")
-            con.unregister("go_in")
-        upsert(con, "core.go_runs", _runs_frame(runs, GO_RUN_SCHEMA, source, config))
+        _replace(con, "core.go_enrichment", "core.go_runs", results, runs_frame, ())
+        _record_skips(con, runs, "go")
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    runs_table: str,
+    results: list[pl.DataFrame],
+    runs: pl.DataFrame,
+    stale: tuple[str, ...],
+) -> None:
+    """Delete the runs' contrasts from `table` (and `stale`), insert `results`, upsert `runs`."""
+    # Table names are this module's constants, never text from a file.
+    ids = runs["contrast_id"].to_list()
+    for name in (table, *stale):
+        con.execute(f"DELETE FROM {name} WHERE contrast_id IN (SELECT unnest(?))", [ids])
+    if results:
+        con.register("results_in", pl.concat(results).to_arrow())
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM results_in")
+        con.unregister("results_in")
+    upsert(con, runs_table, runs)
+
+
+def _record_skips(con: duckdb.DuckDBPyConnection, runs: list[RunRow], stage: str) -> None:
+    """A raw.rejected row for every skipped contrast, with its reason."""
+    skipped = [
+        Rejection(r.contrast_id, 0, r.reason or "", None) for r in runs if r.status != "done"
+    ]
+    record_rejections(con, skipped, stage)
