@@ -227,6 +227,14 @@ def de(
 @click.option("--max-size", default=500, show_default=True, help="Largest term (tested genes).")
 @click.option("--n-randsets", default=100, show_default=True, help="Random sets for the FWER.")
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--keep",
+    type=click.Choice(["fwer_over", "fwer_either", "fdr_over", "p_over", "all"]),
+    default="fwer_over",
+    show_default=True,
+    help="Rows stored: fwer_over stores every term with p_over < 0.05 (labels use FWER < 0.05); "
+    "fwer_either is the study's FWER over- or under-representation < 0.05.",
+)
 @task_runner_option
 @friendly_errors
 def enrich(
@@ -236,6 +244,7 @@ def enrich(
     max_size: int,
     n_randsets: int,
     seed: int,
+    keep: str,
     task_runner: str,
 ) -> None:
     """GO enrichment of every contrast's DE genes (hypergeometric, BH FDR, GOfuncR-style FWER)."""
@@ -251,11 +260,12 @@ def enrich(
             max_size=max_size,
             n_randsets=n_randsets,
             seed=seed,
+            keep=keep,
         )
         summary = enrichment(path, config).as_dict()
     else:
         summary = enrichment_flow.with_options(task_runner=runner(task_runner))(
-            str(path), candidate_p, min_size, max_size, n_randsets, seed
+            str(path), candidate_p, min_size, max_size, n_randsets, seed, keep
         )
     console.show_record(summary, "GO enrichment")
 

@@ -123,6 +123,7 @@ def enrichment_flow(
     max_size: int = 500,
     n_randsets: int = 100,
     seed: int = 0,
+    keep: str = "fwer_over",
 ) -> dict:
     """GO over-representation (hypergeometric, BH FDR, GOfuncR-style FWER) for DE genes."""
     config = EnrichmentConfig(
@@ -131,5 +132,6 @@ def enrichment_flow(
         max_size=max_size,
         n_randsets=n_randsets,
         seed=seed,
+        keep=keep,
     )
     return enrichment(Path(db_path), config).as_dict()

@@ -121,3 +121,18 @@ def test_cli_runs_de_and_enrich_as_prefect_flows(ingested, tmp_path):
     result = runner.invoke(main, ["--json", "enrich", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert scalar(db, "SELECT count(*) FROM core.go_runs") > 0
+
+
+def test_enrich_can_keep_the_studys_over_or_under_rule(ingested, tmp_path):
+    db = copy_warehouse(ingested, tmp_path)
+    differential(db)
+    result = CliRunner().invoke(
+        main,
+        ["--json", "enrich", "--db", str(db), "--keep", "fwer_either", "--task-runner", "none"],
+    )
+    assert result.exit_code == 0, result.output
+    outside = scalar(
+        db,
+        "SELECT count(*) FROM core.go_enrichment WHERE NOT (fwer_over < 0.05 OR fwer_under < 0.05)",
+    )
+    assert outside == 0 and scalar(db, "SELECT count(*) FROM core.go_enrichment") > 0
