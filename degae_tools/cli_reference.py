@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import click
-
 from degae_tools.cli import main
 
 START = "<!-- cli-reference:start -->"
@@ -18,11 +16,13 @@ END = "<!-- cli-reference:end -->"
 def reference() -> str:
     """Markdown: one `--help` block per command, in alphabetical order."""
     parts = [START, ""]
-    with click.Context(main, info_name="degae-tools", terminal_width=100) as ctx:
+    # make_context applies the group's context_settings (help names, width) as the CLI does.
+    with main.make_context("degae-tools", [], resilient_parsing=True) as ctx:
+        ctx.terminal_width = 100
         parts += ["```text", main.get_help(ctx).rstrip(), "```", ""]
         for name in sorted(main.list_commands(ctx)):
             command = main.get_command(ctx, name)
-            with click.Context(command, parent=ctx, info_name=name, terminal_width=100) as sub:
+            with command.make_context(name, [], parent=ctx, resilient_parsing=True) as sub:
                 parts += [f"### `degae-tools {name}`", "", "```text"]
                 parts += [command.get_help(sub).rstrip(), "```", ""]
     parts.append(END)
