@@ -23,7 +23,8 @@ r-limma:
 	@Rscript -e 'suppressMessages(library(limma))' >/dev/null 2>&1 || \
 	  { if [ "$$(id -u)" = 0 ]; then \
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	      apt-get install -y -qq --no-install-recommends r-bioc-limma >/dev/null; \
+	      apt-get install -y -qq --no-install-recommends r-bioc-limma >/dev/null \
+	      || echo "R limma could not be installed: the R parity tests will skip"; \
 	    else echo "R limma missing: sudo apt-get install --no-install-recommends r-bioc-limma"; fi; }
 
 demo: install

@@ -309,11 +309,18 @@ def _import_results(files: tuple[Path, ...], contrast_id: str, db: Path | None, 
 
 
 def _int_list(text: str) -> tuple[int, ...]:
-    """'1,10,100' or '1-10' as a tuple of ints."""
-    if "-" in text and "," not in text:
-        lo, hi = (int(v) for v in text.split("-", 1))
-        return tuple(range(lo, hi + 1))
-    return tuple(int(v) for v in text.split(",") if v.strip())
+    """'1,10,100' or '1-10' as a tuple of ints; anything else is a usage error."""
+    try:
+        if "-" in text and "," not in text:
+            lo, hi = (int(v) for v in text.split("-", 1))
+            values = tuple(range(lo, hi + 1))
+        else:
+            values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        raise click.BadParameter(f"{text!r}: expected a list like 1,10,100 or a range like 1-10")
+    return values
 
 
 def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -56,9 +56,9 @@ class DESummary:
                 self.reasons[r.reason or ""] = self.reasons.get(r.reason or "", 0) + 1
 
 
-def plan(con) -> list[SeriesJob]:
-    """Group the pending included contrasts by series."""
-    pending = fetch_frame(con, read_query("de_pending"))
+def plan(con, config: DEConfig = DEConfig()) -> list[SeriesJob]:
+    """Group the included contrasts without results for their current inputs by series."""
+    pending = fetch_frame(con, read_query("de_pending"), [json.dumps(asdict(config))])
     root = counts_dir(con).parent
     jobs = []
     for (gse,), rows in pending.partition_by("gse", as_dict=True, maintain_order=True).items():
@@ -127,7 +127,7 @@ def differential(db_path: Path, config: DEConfig = DEConfig(), chunk_size: int =
     """Fit every pending included contrast; safe to rerun (finished contrasts are skipped)."""
     con = warehouse.connect(db_path, write=True)
     warehouse.migrate(con)
-    jobs = plan(con)
+    jobs = plan(con, config)
     con.close()
     summary = DESummary()
     chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]

@@ -136,3 +136,13 @@ def test_enrich_can_keep_the_studys_over_or_under_rule(ingested, tmp_path):
         "SELECT count(*) FROM core.go_enrichment WHERE NOT (fwer_over < 0.05 OR fwer_under < 0.05)",
     )
     assert outside == 0 and scalar(db, "SELECT count(*) FROM core.go_enrichment") > 0
+
+
+def test_other_de_settings_refit_every_contrast(analysed, tmp_path):
+    from degae_tools.de import DEConfig
+
+    db = copy_warehouse(analysed, tmp_path)
+    assert differential(db).done == 0
+    raw = differential(db, DEConfig(input="raw"))
+    assert raw.done == scalar(db, "SELECT count(*) FROM core.included_contrasts")
+    assert scalar(db, "SELECT count(*) FROM core.go_runs") == 0

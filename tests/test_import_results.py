@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -11,6 +10,7 @@ from click.testing import CliRunner
 import warehouse
 from degae_tools.cli import main
 from tests.conftest import copy_warehouse
+from tests.test_de_parity_r import _has_limma
 from warehouse.connect import fetch_frame
 
 R_TOPTABLE = """
@@ -33,7 +33,7 @@ def first_contrast(db) -> str:
     return cid
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed")
+@pytest.mark.skipif(not _has_limma(), reason="Rscript with limma is not installed")
 def test_a_real_limma_toptable_export_loads(ingested, tmp_path):
     db = copy_warehouse(ingested, tmp_path)
     con = warehouse.connect(db)

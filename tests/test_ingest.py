@@ -137,3 +137,18 @@ def test_study_mode_makes_one_first_value_versus_rest_contrast(compendium, tmp_p
     ingest(compendium, db, mode=mode)
     per_series = query(db, "SELECT gse, count(*) FROM core.contrasts GROUP BY gse")
     assert per_series and all(n == 1 for _, n in per_series)
+
+
+def test_a_rejected_file_is_tried_again_once_it_can_load(compendium, tmp_path):
+    source = tmp_path / "c"
+    shutil.copytree(compendium, source)
+    gene_info = source / "GeneInfo.tsv"
+    kept = tmp_path / "GeneInfo.tsv"
+    shutil.move(gene_info, kept)
+    db = tmp_path / "w.duckdb"
+    first = ingest(source, db)
+    assert first.rejected > 0 and row_counts(db)["raw.count_files"] == 0
+    shutil.move(kept, gene_info)
+    second = ingest(source, db)
+    assert second.rejected == 0
+    assert row_counts(db)["raw.count_files"] == len(list((source / "counts").iterdir()))

@@ -96,3 +96,9 @@ def test_a_rerun_trains_only_the_missing_folds(tmp_path):
     assert (first.search_id, first.n_trained, second.n_trained) == (second.search_id, 2, 1)
     assert second.trials[0] == first.trials[0]
     assert summarise(second.trials)[0]["folds"] == 2
+
+
+@pytest.mark.parametrize("option", [["--neurons", "abc"], ["--layers", "3-1"]])
+def test_a_malformed_grid_is_a_usage_error(tmp_path, option):
+    result = CliRunner().invoke(main, ["search", *option, "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2 and "expected a list like" in result.output

@@ -114,3 +114,12 @@ def _repo():
     from pathlib import Path
 
     return Path(__file__).resolve().parents[1]
+
+
+def test_an_export_to_a_missing_folder_is_one_clear_error(ingested, tmp_path):
+    out = tmp_path / "no" / "such" / "folder" / "x.csv"
+    result = CliRunner().invoke(
+        main, ["sql", "SELECT 1 AS x", "--db", str(ingested), "--format", "csv", "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "cannot write" in result.output and "Traceback" not in result.output

@@ -71,9 +71,11 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, kind: str, sha: str) -> bool:
-    """True when a file with this content was loaded (or rejected) before."""
+    """True when a file with this content was loaded before (a rejected file is tried again)."""
     row = fetch_one(
-        con, "SELECT count(*) FROM raw.source_files WHERE kind = ? AND sha256 = ?", [kind, sha]
+        con,
+        "SELECT count(*) FROM raw.source_files WHERE kind = ? AND sha256 = ? AND status = 'loaded'",
+        [kind, sha],
     )
     return bool(row and row[0])
 
@@ -133,7 +135,9 @@ def load_file(
                 [str(path), kind, sha, path.stat().st_size, "loaded", n_rows],
             )
         return LoadReport(str(path), kind, "loaded", n_rows, len(log.rows))
-    except InputFileError as exc:
+    except (InputFileError, pl.exceptions.PolarsError, pa.ArrowException) as exc:
+        if not isinstance(exc, InputFileError):
+            exc = InputFileError(path, None, f"unreadable {kind} file: {exc}".splitlines()[0])
         with transaction(con):
             record_rejections(con, [Rejection(str(path), exc.line, str(exc), None)], "ingest")
             con.execute(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -40,13 +42,24 @@ def run_query(
     if table is None:
         console.say("ok")
         return 0
+    try:
+        _write(table, fmt, out, limit)
+    except OSError as exc:
+        raise WarehouseError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    return table.num_rows
+
+
+def _write(table: pa.Table, fmt: str, out: Path | None, limit: int) -> None:
+    """Print or export a result table in the chosen format."""
     if fmt == "parquet":
         if out is None:
             raise WarehouseError("--format parquet needs --out FILE")
         pq.write_table(table, out)
     elif fmt == "csv":
         if out is None:
-            pacsv.write_csv(table, "/dev/stdout")
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(table, sink)
+            sys.stdout.write(sink.getvalue().to_pybytes().decode())
         else:
             pacsv.write_csv(table, out)
     elif fmt == "json":
@@ -61,7 +74,6 @@ def run_query(
         console.show_table(table.column_names, [list(r.values()) for r in shown])
         if len(shown) < len(rows):
             console.say(f"({len(rows)} rows, {len(shown)} shown; --limit 0 for all)")
-    return table.num_rows
 
 
 def _to_json(table) -> str:

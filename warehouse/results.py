@@ -113,7 +113,11 @@ def _replace(
 
 
 def _record_skips(con: duckdb.DuckDBPyConnection, runs: list[RunRow], stage: str) -> None:
-    """A raw.rejected row for every skipped contrast, with its reason."""
+    """A raw.rejected row for every skipped contrast, with its reason (earlier ones replaced)."""
+    ids = [r.contrast_id for r in runs]
+    con.execute(
+        "DELETE FROM raw.rejected WHERE stage = ? AND source IN (SELECT unnest(?))", [stage, ids]
+    )
     skipped = [
         Rejection(r.contrast_id, 0, r.reason or "", None) for r in runs if r.status != "done"
     ]
