@@ -578,9 +578,9 @@ def train(
     started = time.perf_counter()
     db_path = Path(db_path)
     snapshot = _prepare_warehouse(db_path, split_name)
-    model_id = (
-        Path(model_dir).name if model_dir else model_id_for(config, split_name, snapshot["hash"])
-    )
+    # The id names config, split and data, never the folder: two folders called "model" must not
+    # overwrite each other's ml rows.
+    model_id = model_id_for(config, split_name, snapshot["hash"])
     model_dir = Path(model_dir) if model_dir else db_path.parent / "models" / model_id
     cache_dir = model_dir / "cache"
     model_dir.mkdir(parents=True, exist_ok=True)

@@ -109,7 +109,7 @@ def test_scores_cover_every_test_contrast_and_term_with_labels(compendium):
 def test_head_and_terms_are_saved_with_a_predictor_model_row(compendium):
     db, model_dir = compendium
     assert (model_dir / "go_head.keras").exists() and (model_dir / "go_terms.json").exists()
-    kind, config = query(db, "SELECT kind, config FROM ml.models WHERE model_id = 'model.go'")[0]
+    kind, config = query(db, "SELECT kind, config FROM ml.models WHERE model_id LIKE '%.go'")[0]
     assert kind == "predictor" and '"min_positives": 5' in config
 
 

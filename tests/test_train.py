@@ -187,13 +187,14 @@ def test_cli_train_prints_the_table_and_stores_the_model(db, tmp_path):
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["model_id"] == "cli-model"
+    model_id = summary["model_id"]
+    assert model_id.startswith("dense-") and model_id != model_dir.name
     assert {(r["method"], r["split"]) for r in summary["reconstruction"]} >= {
         ("autoencoder", "test"),
         ("pca", "test"),
     }
-    assert count(db, "history", "cli-model") == 3
-    assert count(db, "embeddings", "cli-model") == 60
+    assert count(db, "history", model_id) == 3
+    assert count(db, "embeddings", model_id) == 60
     assert (model_dir / "history.png").exists()
     assert json.loads((model_dir / "config.json").read_text())["config"]["layers"] == 2
     assert load_bundle(model_dir).split_name == "degae"
