@@ -11,7 +11,7 @@ for an empty cell.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -75,27 +75,9 @@ def iter_gaf(
         raise AnnotationError(path, None, "empty file; expected '!gaf-version: 2.x'")
     if not GAF_VERSION.match(first[1]):
         raise AnnotationError(path, 1, f"expected '!gaf-version: 2.x', got {first[1][:60]!r}")
-    batch: list[tuple] = []
-    for number, line in lines:
-        if not line.strip() or line.startswith("!"):
-            continue
-        fields = line.split("\t")
-        if len(fields) != GAF_COLUMNS:
-            raise AnnotationError(
-                path, number, f"expected {GAF_COLUMNS} tab-separated fields, got {len(fields)}"
-            )
-        try:
-            row = _gaf_row(fields)
-        except ValueError as exc:
-            if on_reject is not None:
-                on_reject(Rejection(str(path), number, str(exc), line))
-            continue
-        batch.append((*row, number))
-        if len(batch) >= batch_size:
-            yield pl.DataFrame(batch, schema=GAF_SCHEMA, orient="row")
-            batch = []
-    if batch:
-        yield pl.DataFrame(batch, schema=GAF_SCHEMA, orient="row")
+    yield from _row_batches(
+        path, lines, GAF_COLUMNS, _gaf_row, GAF_SCHEMA, batch_size, on_reject, comments=True
+    )
 
 
 def _gaf_row(fields: list[str]) -> tuple:
@@ -129,29 +111,44 @@ def iter_gene2go(
         raise AnnotationError(path, None, f"empty file; expected the header {expected!r}")
     if tuple(first[1].split("\t")) != GENE2GO_HEADER:
         raise AnnotationError(path, 1, f"expected the header {expected!r}, got {first[1][:80]!r}")
+    yield from _row_batches(
+        path, lines, len(GENE2GO_HEADER), _gene2go_row, GENE2GO_SCHEMA, batch_size, on_reject
+    )
+
+
+def _row_batches(
+    path: str | Path,
+    lines: Iterator[tuple[int, str]],
+    n_fields: int,
+    parse: Callable[[list[str]], tuple],
+    schema: dict,
+    batch_size: int,
+    on_reject: OnReject | None,
+    comments: bool = False,
+) -> Iterator[pl.DataFrame]:
+    """Batches of parsed tab-separated rows (plus their line number); a row that `parse`
+    refuses goes to `on_reject`, a row with the wrong field count stops the file."""
     batch: list[tuple] = []
     for number, line in lines:
-        if not line.strip():
+        if not line.strip() or (comments and line.startswith("!")):
             continue
         fields = line.split("\t")
-        if len(fields) != len(GENE2GO_HEADER):
+        if len(fields) != n_fields:
             raise AnnotationError(
-                path,
-                number,
-                f"expected {len(GENE2GO_HEADER)} tab-separated fields, got {len(fields)}",
+                path, number, f"expected {n_fields} tab-separated fields, got {len(fields)}"
             )
         try:
-            row = _gene2go_row(fields)
+            row = parse(fields)
         except ValueError as exc:
             if on_reject is not None:
                 on_reject(Rejection(str(path), number, str(exc), line))
             continue
         batch.append((*row, number))
         if len(batch) >= batch_size:
-            yield pl.DataFrame(batch, schema=GENE2GO_SCHEMA, orient="row")
+            yield pl.DataFrame(batch, schema=schema, orient="row")
             batch = []
     if batch:
-        yield pl.DataFrame(batch, schema=GENE2GO_SCHEMA, orient="row")
+        yield pl.DataFrame(batch, schema=schema, orient="row")
 
 
 def _gene2go_row(fields: list[str]) -> tuple:
