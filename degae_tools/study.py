@@ -29,6 +29,7 @@ from degae_tools.models import AutoencoderConfig
 from degae_tools.preprocess import Preprocessor
 from warehouse import export
 from warehouse.connect import connect
+from warehouse.load import transaction
 from warehouse.migrate import read_query
 
 STUDY_SPLIT = "study-seed69-64/16/20"
@@ -139,14 +140,9 @@ def write_study_split(db_path: Path, preset: StudyPreset = StudyPreset()) -> dic
             }
         )
         con.register("study_split_rows", rows)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(read_query("study_split_delete"), {"split_name": preset.split_name})
             con.execute(read_query("study_split_insert"), {"split_name": preset.split_name})
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.close()
     return {s: sum(v == s for v in assigned.values()) for s in export.SPLITS}

@@ -32,6 +32,7 @@ from degae_tools.models import AutoencoderConfig, build_autoencoder, set_kl_weig
 from degae_tools.preprocess import Preprocessor, RunningMoments
 from warehouse import export
 from warehouse.connect import connect
+from warehouse.load import transaction
 from warehouse.migrate import read_query
 
 CHECKPOINT = "checkpoint.npz"
@@ -506,18 +507,13 @@ def write_model_rows(
     try:
         for name, table in tables.items():
             con.register(name, table)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for table in ("models", "history", "embeddings", "reconstruction"):
                 con.execute(read_query(f"train_delete_{table}"), {"model_id": model_id})
             con.execute(read_query("train_insert_model"), model_row)
             con.execute(read_query("train_insert_history"))
             con.execute(read_query("train_insert_embeddings"))
             con.execute(read_query("train_insert_reconstruction"))
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.close()
 

@@ -26,6 +26,7 @@ from degae_tools.study import StudyPreset, train_study, write_study_split
 from flows.differential import differential
 from flows.enrichment import enrichment
 from flows.ingest import ingest
+from warehouse.load import transaction
 from warehouse.migrate import read_query
 
 PIPELINES = ("study", "degae")
@@ -260,14 +261,9 @@ def store(comparison: Comparison) -> None:
     try:
         warehouse.migrate(con)
         con.register("study_comparison_rows", pa.Table.from_pylist(comparison.rows))
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(read_query("study_comparison_delete"), {"run_id": comparison.run_id})
             con.execute(read_query("study_comparison_insert"))
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.close()
 
