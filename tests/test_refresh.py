@@ -43,7 +43,7 @@ def wait_for(check, timeout: float, what: str):
     while time.monotonic() < deadline:
         try:
             value = check()
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):
             value = None
         if value:
             return value
@@ -106,10 +106,19 @@ def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
         )
         crons = [s["schedule"].get("cron") for s in deployment["schedules"]]
         assert crons == ["0 3 * * *"]
-        run = httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={}).json()
+        # The server's SQLite can answer "database is locked" under load: retry until a run exists.
+        run_id = wait_for(
+            lambda: (
+                httpx.post(f"{api}/deployments/{deployment['id']}/create_flow_run", json={})
+                .json()
+                .get("id")
+            ),
+            60,
+            "a flow run to be created",
+        )
 
         def finished():
-            state = httpx.get(f"{api}/flow_runs/{run['id']}").json()["state"]["type"]
+            state = (httpx.get(f"{api}/flow_runs/{run_id}").json().get("state") or {}).get("type")
             return state if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
 
         assert wait_for(finished, 300, "the triggered run") == "COMPLETED"
