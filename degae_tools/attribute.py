@@ -21,7 +21,14 @@ from degae_tools.errors import ModelError
 from warehouse.connect import connect
 from warehouse.migrate import read_query
 
-RULES = ("gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid")
+QUADRATURE_RULES = (
+    "gauss-legendre",
+    "riemann-left",
+    "riemann-right",
+    "riemann-middle",
+    "riemann-trapezoid",
+)
+RULES = ("exact", *QUADRATURE_RULES)
 
 LogitFn = Callable[[tf.Tensor], tf.Tensor]
 
@@ -31,7 +38,7 @@ class AttributeConfig:
     """How attributions are computed and what is kept of them."""
 
     steps: int = 50
-    rule: str = "gauss-legendre"
+    rule: str = "exact"
     top_k: int = 20
     batch: int = 256
     threshold: float = 0.5
@@ -71,13 +78,21 @@ def path_points(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:
     raise ModelError(f"unknown integration rule {rule!r}: expected one of {RULES}")
 
 
-def logit_function(preprocessor, encoder, head) -> LogitFn:
-    """F(x): raw log2FC (batch, n_genes) -> GO-term logits (batch, n_terms), differentiable."""
+class ModelLogits:
+    """F(x): raw log2FC (batch, n_genes) -> GO-term logits (batch, n_terms), differentiable; keeps
+    its parts so that the exact rule can read the layers."""
 
-    def f(x: tf.Tensor) -> tf.Tensor:
-        return head(encoder(preprocessor.tf_transform(x), training=False), training=False)
+    def __init__(self, preprocessor, encoder, head) -> None:
+        self.preprocessor, self.encoder, self.head = preprocessor, encoder, head
 
-    return f
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        z = self.preprocessor.tf_transform(x)
+        return self.head(self.encoder(z, training=False), training=False)
+
+
+def logit_function(preprocessor, encoder, head) -> ModelLogits:
+    """F(x) of a preprocessor, an encoder and a GO head."""
+    return ModelLogits(preprocessor, encoder, head)
 
 
 def _ig_kernel(f: LogitFn) -> Callable[..., tf.Tensor]:
@@ -120,7 +135,13 @@ def iter_integrated_gradients(
     IG_g(x) = (x_g - x0_g) * integral_0^1 dF(x0 + a (x - x0)) / dx_g da (Sundararajan et al. 2017
     eq. 1), approximated by the chosen rule. Each forward pass holds at most `batch` path points
     (pairs x points), so memory is O(batch x n_genes) whatever `steps` is.
+
+    `rule="exact"` walks the linear segments of a piecewise-linear model instead (no steps; see
+    `degae_tools.exact_ig`); it needs the "no change" baseline and a `ModelLogits` F.
     """
+    if rule == "exact":
+        yield from _exact(f, x, rows, terms, baseline, batch)
+        return
     alphas, weights = path_points(steps, rule)
     n_points = len(alphas)
     pairs_per_pass = max(1, batch // n_points)
@@ -137,6 +158,22 @@ def iter_integrated_gradients(
             w = tf.constant(weights[s : s + points_per_pass], tf.float32)
             avg += kernel(xb, x0, a, w, tb).numpy()
         yield idx, (x[rows[idx]] - baseline[None, :]) * avg
+
+
+def _exact(f, x, rows, terms, baseline, batch) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    from degae_tools.exact_ig import PiecewiseNetwork, iter_exact_ig
+
+    if not isinstance(f, ModelLogits):
+        raise ModelError("the exact rule needs F as logit_function(preprocessor, encoder, head)")
+    if np.any(baseline != 0):
+        raise ModelError("the exact rule integrates from the 'no change' baseline (log2FC = 0)")
+    try:
+        net = PiecewiseNetwork(f.preprocessor, f.encoder, f.head)
+    except ModelError as error:
+        raise ModelError(f"{error}: use a quadrature rule (--rule gauss-legendre)") from error
+    if len(rows):
+        net.check(x[rows[:8]])
+    yield from iter_exact_ig(net, x, rows, terms, batch=batch)
 
 
 def integrated_gradients(
@@ -353,7 +390,7 @@ def attribute_pairs(predictor, pairs: PairSet, config: AttributeConfig) -> Attri
             "f_baseline": pa.array(pairs.f_baseline, pa.float64()),
             "attribution_sum": pa.array(sums, pa.float64()),
             "completeness_gap": pa.array(sums - (pairs.f_x - pairs.f_baseline), pa.float64()),
-            "steps": pa.array(np.full(n, config.steps), pa.int32()),
+            "steps": pa.array([None if config.rule == "exact" else config.steps] * n, pa.int32()),
             "rule": pa.array([config.rule] * n, pa.string()),
         }
     )

@@ -335,6 +335,14 @@ def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=d.kind,
             show_default=True,
         ),
+        click.option(
+            "--representation",
+            type=click.Choice(["signed", "magnitude"]),
+            default=d.representation,
+            show_default=True,
+            help="What the model reads: log2FC (the study's), or |log2FC|, which GO enrichment "
+            "of DE genes sees the same way (see the README's design notes).",
+        ),
         click.option("--epochs", type=int, default=d.epochs, show_default=True),
         click.option("--batch-size", type=int, default=d.batch_size, show_default=True),
         click.option("--learning-rate", type=float, default=d.learning_rate, show_default=True),
@@ -553,17 +561,28 @@ def predict(
 @main.command()
 @click.option("--model", required=True, help="Model id in ml.models, or a model directory.")
 @db_option
-@click.option("--steps", default=50, show_default=True, help="Points on the path.")
+@click.option("--steps", default=50, show_default=True, help="Points on the path (quadrature).")
 @click.option(
     "--rule",
     type=click.Choice(
-        ["gauss-legendre", "riemann-left", "riemann-right", "riemann-middle", "riemann-trapezoid"]
+        [
+            "exact",
+            "gauss-legendre",
+            "riemann-left",
+            "riemann-right",
+            "riemann-middle",
+            "riemann-trapezoid",
+        ]
     ),
-    default="gauss-legendre",
+    default="exact",
     show_default=True,
+    help="exact: walk the ReLU segments of the path (no steps, complete to round-off); "
+    "the others are quadrature rules over --steps points.",
 )
 @click.option("--top-k", default=20, show_default=True, help="Genes kept per pair.")
-@click.option("--batch", default=256, show_default=True, help="Path points per forward pass.")
+@click.option(
+    "--batch", default=256, show_default=True, help="Path points (exact: pairs) per forward pass."
+)
 @click.option("--threshold", default=0.5, show_default=True, help="Score that counts as predicted.")
 @click.option("--max-predicted", default=10, show_default=True, help="Cap per contrast.")
 @click.option("--term-top", default=200, show_default=True, help="Genes kept per term.")

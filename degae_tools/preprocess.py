@@ -1,6 +1,7 @@
 """Preprocessing fit on the training split only, in one streaming pass, saved beside the model:
-VarianceThreshold on the raw log2FC, StandardScaler on the kept genes, optional min-max to [0, 1]
-(the study's sigmoid-output setting). Exposed as NumPy and as a differentiable TensorFlow op.
+optionally |log2FC| (the magnitude representation), VarianceThreshold on the log2FC,
+StandardScaler on the kept genes, optional min-max to [0, 1] (the study's sigmoid output).
+Exposed as NumPy and as a differentiable TensorFlow op.
 """
 
 from __future__ import annotations
@@ -65,9 +66,12 @@ class RunningMoments:
 class Preprocessor:
     """Gene selection by variance, standardisation, and optional min-max, fit on training rows."""
 
-    def __init__(self, variance_threshold: float | None = None, minmax: bool = False) -> None:
+    def __init__(
+        self, variance_threshold: float | None = None, minmax: bool = False, magnitude: bool = False
+    ) -> None:
         self.variance_threshold = variance_threshold
         self.minmax = minmax
+        self.magnitude = magnitude
         self.n_genes = 0
         self.n_samples = 0
         self.keep = np.zeros(0, dtype=np.int64)
@@ -87,13 +91,13 @@ class Preprocessor:
         for x in batches:
             if moments is None:
                 moments = RunningMoments.empty(x.shape[1])
-            moments.update(x)
+            moments.update(self.represent(x))
         if moments is None or moments.n == 0:
             raise ModelError("cannot fit preprocessing: the training split has no rows")
         return self.fit_moments(moments)
 
     def fit_moments(self, moments: RunningMoments) -> Preprocessor:
-        """Fit from per-gene moments gathered elsewhere (e.g. while spilling the export)."""
+        """Fit from per-gene moments of `represent(x)` gathered elsewhere (e.g. while spilling)."""
         variance = moments.variance
         self.n_genes = len(variance)
         self.n_samples = moments.n
@@ -118,10 +122,15 @@ class Preprocessor:
         self.z_range = np.where(span > 0, span, 1.0).astype(np.float32)
         return self
 
+    def represent(self, x: np.ndarray) -> np.ndarray:
+        """Raw log2FC as the model reads it: itself, or |log2FC| in the magnitude representation."""
+        x = np.asarray(x, dtype=np.float32)
+        return np.abs(x) if self.magnitude else x
+
     def standardise(self, x: np.ndarray) -> np.ndarray:
         """Raw log2FC (rows × all genes) to standardised kept genes."""
         self._check_width(x.shape[-1])
-        return (np.asarray(x, dtype=np.float32)[..., self.keep] - self.mean) / self.scale
+        return (self.represent(x)[..., self.keep] - self.mean) / self.scale
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Raw log2FC (rows × all genes) to the model's input space."""
@@ -136,7 +145,12 @@ class Preprocessor:
         """`transform` as a differentiable TensorFlow op (gradients reach every input gene)."""
         import tensorflow as tf
 
-        z = (tf.gather(tf.cast(x, tf.float32), self.keep, axis=-1) - self.mean) / self.scale
+        x = tf.cast(x, tf.float32)
+        if self.magnitude:
+            x = tf.abs(x)
+        if len(self.keep) != self.n_genes:  # no copy through gather when every gene is kept
+            x = tf.gather(x, self.keep, axis=-1)
+        z = (x - self.mean) / self.scale
         return (z - self.z_min) / self.z_range if self.minmax else z
 
     def _check_width(self, width: int) -> None:
@@ -153,6 +167,7 @@ class Preprocessor:
             if self.variance_threshold is None
             else self.variance_threshold,
             minmax=self.minmax,
+            magnitude=self.magnitude,
             n_genes=self.n_genes,
             n_samples=self.n_samples,
             keep=self.keep,
@@ -169,7 +184,8 @@ class Preprocessor:
             raise ModelError(f"{path}: no preprocessing file (expected preprocess.npz)")
         with np.load(path) as f:
             threshold = float(f["variance_threshold"])
-            p = cls(None if np.isnan(threshold) else threshold, bool(f["minmax"]))
+            magnitude = bool(f["magnitude"]) if "magnitude" in f.files else False
+            p = cls(None if np.isnan(threshold) else threshold, bool(f["minmax"]), magnitude)
             p.n_genes = int(f["n_genes"])
             p.n_samples = int(f["n_samples"])
             p.keep = f["keep"]

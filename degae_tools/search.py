@@ -22,8 +22,7 @@ import numpy as np
 from degae_tools import console
 from degae_tools.errors import ModelError
 from degae_tools.models import AutoencoderConfig
-from degae_tools.preprocess import Preprocessor
-from degae_tools.train import fit_autoencoder
+from degae_tools.train import fit_autoencoder, preprocessor_for
 from warehouse import export
 from warehouse.connect import connect
 from warehouse.migrate import read_query
@@ -43,6 +42,7 @@ class SearchConfig:
     epochs: int = 50
     seed: int = 69
     kind: str = "dense"
+    representation: str = "signed"
     batch_size: int = 128
     learning_rate: float = 1e-3
     output_activation: str = "linear"
@@ -64,6 +64,7 @@ class SearchConfig:
         """The autoencoder one trial trains."""
         return AutoencoderConfig(
             kind=self.kind,
+            representation=self.representation,
             neurons=neurons,
             layers=layers,
             output_activation=self.output_activation,
@@ -172,7 +173,7 @@ def search(
         train_rows = np.flatnonzero(fold_of != fold)
         val_rows = np.flatnonzero(fold_of == fold)
         trial_config = config.trial_config(neurons, layers)
-        preprocessor = Preprocessor(config.variance_threshold, config.minmax)
+        preprocessor = preprocessor_for(config)
         preprocessor.fit(_row_blocks(matrix, train_rows))
 
         def train_arrays(epoch: int, rows: np.ndarray = train_rows) -> Iterator[np.ndarray]:

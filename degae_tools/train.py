@@ -358,10 +358,10 @@ def fit_autoencoder(
 
 
 def _moments_tap(
-    batches: Iterable[pa.RecordBatch], moments: RunningMoments
+    batches: Iterable[pa.RecordBatch], moments: RunningMoments, preprocessor: Preprocessor
 ) -> Iterator[pa.RecordBatch]:
     for batch in batches:
-        moments.update(export.batch_matrix(batch))
+        moments.update(preprocessor.represent(export.batch_matrix(batch)))
         yield batch
 
 
@@ -374,11 +374,12 @@ def spill_splits(
     try:
         n_genes = export.gene_count(con)
         moments = RunningMoments.empty(n_genes)
+        preprocessor = preprocessor_for(config)
         schema = export.log2fc_schema(n_genes)
         for split in export.SPLITS:
             batches = export.iter_log2fc_batches(con, split_name, (split,), stats=stats)
             if split == "train":
-                batches = _moments_tap(batches, moments)
+                batches = _moments_tap(batches, moments, preprocessor)
             export.write_arrow_file(
                 console.progress(batches, description=f"export {split}"),
                 cache_dir / f"{split}.arrow",
@@ -386,8 +387,14 @@ def spill_splits(
             )
     finally:
         con.close()
-    preprocessor = Preprocessor(config.variance_threshold, config.minmax).fit_moments(moments)
-    return preprocessor, stats
+    return preprocessor.fit_moments(moments), stats
+
+
+def preprocessor_for(config: AutoencoderConfig) -> Preprocessor:
+    """An unfitted Preprocessor with the config's threshold, min-max and representation."""
+    return Preprocessor(
+        config.variance_threshold, config.minmax, config.representation == "magnitude"
+    )
 
 
 @dataclass

@@ -157,7 +157,8 @@ def validate(
     term_of = {g: i for i, g in enumerate(predictor.go_ids)}
     top_of = {(c, g): np.asarray(genes_) for c, g, genes_ in stored}
     out: list[dict[str, object]] = []
-    detail = f"{attribute_config.rule}, {attribute_config.steps} steps, k={k}"
+    steps = "" if attribute_config.rule == "exact" else f", {attribute_config.steps} steps"
+    detail = f"{attribute_config.rule}{steps}, k={k}"
 
     gap = np.array([p[3] for p in pairs], np.float64)
     delta = np.array([p[4] for p in pairs], np.float64)

@@ -139,6 +139,59 @@ def test_top_k_orders_genes_by_signed_or_absolute_attribution():
     assert top_k(attr, 2, rank_by="abs").tolist() == [[1, 2]]
 
 
+@pytest.fixture(scope="module")
+def relu_model(preprocessor):
+    """A 2-layer ReLU encoder and a 1-hidden-layer ReLU head: piecewise linear, many kinks."""
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((preprocessor.n_features,))
+    h = keras.layers.Dense(16, activation="relu", name="encoder_0")(inp)
+    encoder = keras.Model(inp, keras.layers.Dense(8, activation="relu", name="code")(h))
+    code = keras.Input((8,))
+    hidden = keras.layers.Dense(12, activation="relu")(code)
+    head = keras.Model(code, keras.layers.Dense(3, name="go_logits")(hidden))
+    return logit_function(preprocessor, encoder, head)
+
+
+def test_exact_rule_sums_to_the_logit_change_and_agrees_with_many_quadrature_steps(
+    relu_model, inputs
+):
+    rows, terms = np.array([0, 1, 2, 3, 0, 1]), np.array([0, 1, 2, 0, 2, 2])
+    exact = integrated_gradients(relu_model, inputs, rows, terms, rule="exact")
+    delta = (
+        logits(relu_model, inputs)[rows, terms]
+        - logits(relu_model, np.zeros((1, N_GENES), np.float32))[0, terms]
+    )
+    np.testing.assert_allclose(exact.sum(axis=1), delta, atol=1e-4)
+    fine = integrated_gradients(relu_model, inputs, rows, terms, steps=4000, rule="riemann-middle")
+    np.testing.assert_allclose(exact, fine, atol=2e-3 * np.abs(exact).max())
+    coarse = integrated_gradients(relu_model, inputs, rows, terms, steps=10)
+    assert np.abs(coarse.sum(axis=1) - delta).max() > 10 * np.abs(exact.sum(axis=1) - delta).max()
+
+
+def test_exact_rule_reads_every_kind_degae_trains_and_the_magnitude_representation():
+    from degae_tools.models import AutoencoderConfig, build_autoencoder
+    from degae_tools.predict import PredictConfig, build_head
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(scale=1.5, size=(30, N_GENES)).astype(np.float32)
+    for kind in ("dense", "sparse", "denoising", "variational"):
+        prep = Preprocessor(magnitude=kind == "variational").fit([x])
+        config = AutoencoderConfig(kind=kind, neurons=16, layers=2, dropout=0.2)
+        _, encoder = build_autoencoder(prep.n_features, config)
+        z = np.asarray(encoder(prep.transform(x)))
+        head = build_head(z, 4, PredictConfig(hidden=6))
+        f = logit_function(prep, encoder, head)
+        rows, terms = np.arange(5), np.array([0, 1, 2, 3, 0])
+        attr = integrated_gradients(f, x, rows, terms, rule="exact")
+        delta = logits(f, x[:5])[rows, terms] - logits(f, 0 * x[:1])[0, terms]
+        np.testing.assert_allclose(attr.sum(axis=1), delta, atol=1e-4, err_msg=kind)
+
+
+def test_exact_rule_refuses_a_smooth_model_and_names_the_way_out(smooth_model, inputs):
+    with pytest.raises(ModelError, match="tanh.*--rule gauss-legendre"):
+        integrated_gradients(smooth_model, inputs, np.array([0]), np.array([0]), rule="exact")
+
+
 def test_unknown_rule_is_refused():
     with pytest.raises(ModelError, match="unknown integration rule"):
         AttributeConfig(rule="simpson")
@@ -146,7 +199,7 @@ def test_unknown_rule_is_refused():
 
 def test_attribution_tables_are_written_for_every_pair(compendium):
     db, model_dir = compendium
-    result = attribute(db, model_dir, AttributeConfig(steps=20, top_k=5))
+    result = attribute(db, model_dir, AttributeConfig(rule="gauss-legendre", steps=20, top_k=5))
     pairs = query(
         db, "SELECT count(*), count(completeness_gap), min(steps) FROM ml.attribution_pairs"
     )[0]
@@ -184,10 +237,14 @@ def test_predicted_terms_are_capped_per_contrast(compendium):
     assert most == 1
 
 
-def test_gauss_legendre_at_50_steps_keeps_gaps_within_5_percent(compendium):
+def test_the_default_exact_rule_closes_every_completeness_gap(compendium):
     db, model_dir = compendium
-    result = attribute(db, model_dir, AttributeConfig(steps=50))
-    assert result.completeness_ok >= 0.95
+    result = attribute(db, model_dir)
+    assert result.completeness_ok == 1.0
+    worst, steps = query(
+        db, "SELECT max(abs(completeness_gap)), count(steps) FROM ml.attribution_pairs"
+    )[0]
+    assert worst < 1e-4 and steps == 0  # no quadrature steps behind an exact attribution
 
 
 def test_gmt_export_lists_top_genes_by_symbol(compendium, tmp_path):

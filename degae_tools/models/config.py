@@ -12,6 +12,7 @@ from degae_tools.errors import ModelError
 KINDS = ("dense", "sparse", "denoising", "variational")
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
 DISTRIBUTE = ("none", "mirrored")
+REPRESENTATIONS = ("signed", "magnitude")
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,13 @@ class AutoencoderConfig:
     Hidden widths halve per layer from `neurons` (the last encoder layer is the latent code).
     The study: dense, 2,000 neurons, 1 layer, sigmoid output on min-max data (see `study()`),
     Adam 1e-3, batch 128, 50 epochs. degae defaults to a linear output on standardised data.
+    `representation` is what the model reads of each gene: the signed log2FC (the study's), or its
+    magnitude |log2FC|, which drops the direction but matches how GO enrichment of DE genes sees
+    an experiment (an up- and a down-shifted module enrich the same term).
     """
 
     kind: str = "dense"
+    representation: str = "signed"
     neurons: int = 2000
     layers: int = 1
     output_activation: str = "linear"
@@ -47,6 +52,10 @@ class AutoencoderConfig:
     def __post_init__(self) -> None:
         checks = [
             (self.kind in KINDS, f"kind must be one of {KINDS}, got {self.kind!r}"),
+            (
+                self.representation in REPRESENTATIONS,
+                f"representation must be one of {REPRESENTATIONS}, got {self.representation!r}",
+            ),
             (self.neurons >= 1, f"neurons must be >= 1, got {self.neurons}"),
             (self.layers >= 1, f"layers must be >= 1, got {self.layers}"),
             (
