@@ -1,9 +1,11 @@
 """Integrated gradients at full width: (contrast, GO term) pairs per second on 48,978 genes.
 
 The model is the study's: 48,978 genes -> 2,000 ReLU units (the latent code) -> a linear GO head,
-behind the standardising preprocessor. Each `--batch` value runs in its own process so its peak
-RSS is its own; the peer, in the same run, is the textbook loop (one forward/backward pass per
-path point), so the ratio is what batching the path buys.
+behind the standardising preprocessor. Each `--batch` value of the Gauss-Legendre rule runs in its
+own process so its peak RSS is its own, and so does the exact rule (ReLU segments, no steps); the
+peer, in the same run, is the textbook loop (one forward/backward pass per path point), so the
+ratios are what batching the path, and walking its segments, buy. Completeness (the share of
+pairs whose attributions sum to F(x) - F(0) within 5%) is reported for each rule.
 Run: ``python bench/attribute.py`` (about 3 minutes on 2 cores); writes
 ``bench/results/attribute.json``.
 """
@@ -96,21 +98,40 @@ def worker(args: dict) -> dict:
             for a, w in zip(alphas, weights, strict=True):
                 total += w * grad(tf.constant(x[r : r + 1] * a), tf.constant(int(t))).numpy()[0]
         seconds = time.perf_counter() - started
+        completeness = {}
     else:
-        integrated_gradients(f, x, rows[:1], terms[:1], steps=args["steps"], batch=args["batch"])
+        rule = "exact" if args["mode"] == "exact" else "gauss-legendre"
+        options = {"steps": args["steps"], "batch": args["batch"], "rule": rule}
+        integrated_gradients(f, x, rows[:1], terms[:1], **options)
         reset_peak_rss()
         rss_before = rss_mib("VmRSS")
         started = time.perf_counter()
-        integrated_gradients(f, x, rows, terms, steps=args["steps"], batch=args["batch"])
+        attr = integrated_gradients(f, x, rows, terms, **options)
         seconds = time.perf_counter() - started
+        completeness = _completeness(f, x, rows, terms, attr)
     return {
         **args,
+        **completeness,
         "seconds": seconds,
         "pairs_per_second": pairs / seconds,
         "rss_before_mib": rss_before,
         "peak_rss_mib": rss_mib("VmHWM"),
         "peak_rss_above_model_mib": rss_mib("VmHWM") - rss_before,
         "process_max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _completeness(f, x, rows, terms, attr) -> dict:
+    import numpy as np
+
+    from degae_tools.attribute import logits, relative_gap
+
+    delta = logits(f, x)[rows, terms] - logits(f, np.zeros((1, x.shape[1]), np.float32))[0, terms]
+    gap = attr.sum(axis=1) - delta
+    rel = relative_gap(gap, delta)
+    return {
+        "completeness_within_5pct": float(np.mean(rel <= 0.05)),
+        "max_abs_gap": float(np.abs(gap).max()),
     }
 
 
@@ -142,16 +163,19 @@ def main(genes, latent, terms, steps, pairs, peer_pairs, batches, seed, worker_a
         return
     base = {"genes": genes, "latent": latent, "terms": terms, "steps": steps, "seed": seed}
     runs = [run_child({**base, "mode": "batched", "batch": b, "pairs": pairs}) for b in batches]
+    exact = run_child({**base, "mode": "exact", "batch": pairs, "pairs": pairs})
     peer = run_child({**base, "mode": "peer", "batch": 1, "pairs": peer_pairs})
     best = max(runs, key=lambda r: r["pairs_per_second"])
     result = {
-        "what": "integrated gradients, gauss-legendre, pairs of (contrast, GO term) per second",
+        "what": "integrated gradients, gauss-legendre and exact, (contrast, GO term) pairs/s",
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": "cpu"},
         "model": f"{genes} genes -> {latent} ReLU latent -> {terms} GO logits",
         "steps": steps,
         "runs": runs,
+        "exact": exact,
         "peer": peer,
         "speedup_vs_per_point_loop": best["pairs_per_second"] / peer["pairs_per_second"],
+        "exact_speed_vs_best_gauss_legendre": exact["pairs_per_second"] / best["pairs_per_second"],
         "path_points_mib_per_pass_by_batch": {str(b): b * genes * 4 / 2**20 for b in batches},
         "peak_rss_above_model_mib_by_batch": {
             str(r["batch"]): r["peak_rss_above_model_mib"] for r in runs
@@ -165,6 +189,13 @@ def main(genes, latent, terms, steps, pairs, peer_pairs, batches, seed, worker_a
             f"peak RSS {r['peak_rss_mib']:.0f} MiB, {r['peak_rss_above_model_mib']:.0f} MiB above "
             f"the loaded model"
         )
+    print(
+        f"exact: {exact['pairs_per_second']:.2f} pairs/s, "
+        f"peak RSS {exact['peak_rss_mib']:.0f} MiB, "
+        f"completeness {exact['completeness_within_5pct']:.2f} (Gauss-Legendre "
+        f"{best['completeness_within_5pct']:.2f}); exact / Gauss-Legendre speed "
+        f"{result['exact_speed_vs_best_gauss_legendre']:.2f}x"
+    )
     print(f"peer (one pass per path point): {peer['pairs_per_second']:.3f} pairs/s")
     print(f"ratio batched / peer: {result['speedup_vs_per_point_loop']:.1f}x")
 

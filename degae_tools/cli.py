@@ -403,6 +403,13 @@ def _architecture_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the model folder.")
 @click.option("--keep-checkpoint", is_flag=True, help="Keep it after training (to extend later).")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Epochs between checkpoints (the last epoch is always saved).",
+)
 @friendly_errors
 def train(
     db: Path | None,
@@ -410,6 +417,7 @@ def train(
     model_dir: Path | None,
     resume: bool,
     keep_checkpoint: bool,
+    checkpoint_every: int,
     **fields: Any,
 ) -> None:
     """Train an autoencoder on every gene's log2FC; store the model, history and latent codes."""
@@ -425,6 +433,7 @@ def train(
         model_dir=model_dir,
         resume=resume,
         keep_checkpoint=keep_checkpoint,
+        checkpoint_every=checkpoint_every,
     )
     if result.history:
         plot_history(result.history, title=result.model_id).savefig(

@@ -15,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 import warehouse
 from degae_tools import console
+from degae_tools import train as train_module
 from degae_tools.cli import main
 from degae_tools.errors import ModelError
 from degae_tools.models import AutoencoderConfig
@@ -156,6 +157,52 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(db, dense, cut,
     again = load_bundle(resumed.model_dir).autoencoder.weights
     for a, b in zip(whole, again, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_checkpoints_every_n_epochs_then_resume_to_the_uninterrupted_weights(
+    db, tmp_path, monkeypatch
+):
+    """Saving every 2nd epoch; the run dies while saving epoch 4, so epochs 3-4 are redone."""
+    config = AutoencoderConfig(kind="denoising", epochs=7, **QUICK)
+    cut_dir = tmp_path / "cut"
+    seen = []
+    real_save = train_module.save_checkpoint
+
+    def dies_at_epoch_4(folder, autoencoder, state):
+        seen.append(state["epochs_done"])
+        if state["epochs_done"] == 4:
+            raise RuntimeError("killed")
+        real_save(folder, autoencoder, state)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", dies_at_epoch_4)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(db, config, model_dir=cut_dir, checkpoint_every=2)
+    monkeypatch.undo()
+    assert seen == [2, 4]
+    resumed = train(db, config, model_dir=cut_dir, resume=True, checkpoint_every=2)
+    assert [h["epoch"] for h in resumed.history] == list(range(7))
+    whole = train(db, config, model_dir=tmp_path / "whole")
+    for a, b in zip(
+        load_bundle(whole.model_dir).autoencoder.weights,
+        load_bundle(resumed.model_dir).autoencoder.weights,
+        strict=True,
+    ):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_the_magnitude_representation_reads_absolute_log2fc_end_to_end(db, tmp_path):
+    config = AutoencoderConfig(epochs=2, representation="magnitude", **QUICK)
+    result = train(db, config, model_dir=tmp_path / "magnitude")
+    pre = load_bundle(result.model_dir).preprocessor
+    assert pre.magnitude
+    con = warehouse.connect(db)
+    _, x = export.load_matrix(con, "degae", ("train",))
+    con.close()
+    np.testing.assert_allclose(pre.mean, np.abs(x).mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(pre.transform(-x), pre.transform(x))  # the sign is not read
+    assert AutoencoderConfig.from_json(config.to_json()).representation == "magnitude"
+    with pytest.raises(ModelError, match="representation must be one of"):
+        AutoencoderConfig(representation="log")
 
 
 def test_resume_refuses_a_changed_architecture(db, cut):
