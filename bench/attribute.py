@@ -153,17 +153,20 @@ def run_child(args: dict) -> dict:
 @click.option("--steps", default=50, show_default=True)
 @click.option("--pairs", default=16, show_default=True, help="Pairs timed per batch value.")
 @click.option("--peer-pairs", default=2, show_default=True, help="Pairs timed for the peer.")
+@click.option(
+    "--exact-pairs", default=64, show_default=True, help="Pairs timed (in one pass), exact rule."
+)
 @click.option("--batch", "batches", multiple=True, type=int, default=(50, 800), show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--worker", "worker_args", default=None, hidden=True)
-def main(genes, latent, terms, steps, pairs, peer_pairs, batches, seed, worker_args):
+def main(genes, latent, terms, steps, pairs, peer_pairs, exact_pairs, batches, seed, worker_args):
     """Measure IG throughput and peak memory at two batch sizes and against the per-point loop."""
     if worker_args is not None:
         print(json.dumps(worker(json.loads(worker_args))))
         return
     base = {"genes": genes, "latent": latent, "terms": terms, "steps": steps, "seed": seed}
     runs = [run_child({**base, "mode": "batched", "batch": b, "pairs": pairs}) for b in batches]
-    exact = run_child({**base, "mode": "exact", "batch": pairs, "pairs": pairs})
+    exact = run_child({**base, "mode": "exact", "batch": exact_pairs, "pairs": exact_pairs})
     peer = run_child({**base, "mode": "peer", "batch": 1, "pairs": peer_pairs})
     best = max(runs, key=lambda r: r["pairs_per_second"])
     result = {

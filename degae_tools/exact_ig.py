@@ -57,8 +57,8 @@ def _layers_of(model: keras.Model) -> list[Affine]:
             activation = getattr(layer.activation, "__name__", str(layer.activation))
             if activation not in ("relu", "linear"):
                 raise ModelError(f"exact IG: layer {layer.name} has activation {activation}")
-            kernel, bias = (tf.constant(np.asarray(w), tf.float32) for w in layer.get_weights())
-            out.append(Affine(kernel, bias, activation == "relu"))
+            # the layer's own variables: no copy of a 48,978-row kernel
+            out.append(Affine(layer.kernel.value, layer.bias.value, activation == "relu"))
         elif kind == "Normalization":
             mean = np.asarray(layer.mean, np.float32).reshape(-1)
             std = np.sqrt(np.maximum(np.asarray(layer.variance, np.float32).reshape(-1), 1e-7))
@@ -181,7 +181,7 @@ def iter_exact_ig(
         pu = tf.repeat(c0 @ first.kernel + first.bias, len(idx), axis=0)
         pv = d @ first.kernel
         total = _walk(rest_w, rest_b, relu, pu, pv, tf.constant(terms[idx], tf.int32), max_segments)
-        grad = total @ tf.transpose(first.kernel)
+        grad = tf.matmul(total, first.kernel, transpose_b=True)
         out = np.zeros((len(idx), x.shape[1]))
         out[:, keep] = d.numpy() * grad.numpy()
         yield idx, out
