@@ -89,11 +89,14 @@ def enrich_chunk(
 def enrichment(
     db_path: Path, config: EnrichmentConfig = EnrichmentConfig(), chunk_size: int = 200
 ) -> GOSummary:
-    """Enrich every pending contrast; safe to rerun (finished contrasts are skipped)."""
+    """Enrich every pending contrast: new ones, and those whose DE fit, GO or gene files, or
+    settings changed (`sql/queries/go_pending.sql`); finished, current ones are skipped."""
     config = replace(config, keep="p_over") if config.keep == "fwer_over" else config
+    settings = json.dumps(asdict(config))
     con = warehouse.connect(db_path, write=True)
     warehouse.migrate(con)
-    pending = [r[0] for r in con.sql(read_query("go_pending")).fetchall()]
+    hashes = dict(con.sql(read_query("go_pending"), params=[settings]).fetchall())
+    pending = list(hashes)
     annotations = load_annotations(con, config.relations)
     con.close()
     summary = GOSummary(unmapped_annotations=annotations.unmapped.height)
@@ -105,9 +108,10 @@ def enrichment(
         con.close()
         step = enrich_chunk if in_flow else enrich_chunk.fn
         results, runs = step(de, annotations, config)
+        runs = [replace(r, inputs_hash=hashes[r.contrast_id]) for r in runs]
         con = warehouse.connect(db_path, write=True)
         try:
-            write_go(con, results, runs, "degae", json.dumps(asdict(config)))
+            write_go(con, results, runs, "degae", settings)
         finally:
             con.close()
         summary.count(runs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 from click.testing import CliRunner
 
@@ -136,6 +138,35 @@ def test_enrich_can_keep_the_studys_over_or_under_rule(ingested, tmp_path):
         "SELECT count(*) FROM core.go_enrichment WHERE NOT (fwer_over < 0.05 OR fwer_under < 0.05)",
     )
     assert outside == 0 and scalar(db, "SELECT count(*) FROM core.go_enrichment") > 0
+
+
+def test_new_annotations_or_other_go_settings_redo_the_enrichment(analysed, compendium, tmp_path):
+    from dataclasses import replace
+
+    from degae_tools.go import EnrichmentConfig
+    from flows.ingest import ingest
+
+    db = copy_warehouse(analysed, tmp_path)
+    contrasts = scalar(db, "SELECT count(*) FROM core.de_runs WHERE status = 'done'")
+    fewer_sets = replace(EnrichmentConfig(), n_randsets=20)
+
+    def redone(config=EnrichmentConfig()):
+        summary = enrichment(db, config)
+        return summary.done + summary.skipped
+
+    assert redone() == 0
+    assert redone(fewer_sets) == contrasts  # other settings: every contrast again
+    assert redone(fewer_sets) == 0
+    # a newer annotation file (one more annotation line) is loaded by ingest: every contrast again
+    new = tmp_path / "update"
+    new.mkdir()
+    gaf = next((compendium / "go").glob("*.gaf*"))
+    lines = gzip.open(gaf, "rt").read() if gaf.suffix == ".gz" else gaf.read_text()
+    body = [line for line in lines.splitlines() if line and not line.startswith("!")]
+    (new / "annotations_2.gaf").write_text(lines + body[0].replace("\tIEA\t", "\tIDA\t") + "\n")
+    ingest(new, db)
+    assert redone(fewer_sets) == contrasts
+    assert redone(fewer_sets) == 0
 
 
 def test_other_de_settings_refit_every_contrast(analysed, tmp_path):

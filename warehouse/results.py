@@ -46,6 +46,7 @@ GO_RUN_SCHEMA = {
     "n_terms_tested": pl.Int32,
     "n_enriched": pl.Int32,
     "config": pl.Utf8,
+    "inputs_hash": pl.Utf8,
 }
 
 

@@ -94,8 +94,11 @@ CREATE TABLE IF NOT EXISTS core.go_runs (
     n_terms_tested INTEGER,
     n_enriched INTEGER,
     config VARCHAR,
-    finished_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    finished_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    inputs_hash VARCHAR                 -- md5 of the DE fit, GO/gene source files and settings
 );
+-- Warehouses made before inputs_hash existed gain the column (their contrasts rerun once).
+ALTER TABLE core.go_runs ADD COLUMN IF NOT EXISTS inputs_hash VARCHAR;
 
 CREATE TABLE IF NOT EXISTS core.go_enrichment (
     contrast_id VARCHAR NOT NULL,
