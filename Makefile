@@ -33,12 +33,13 @@ demo: install
 	$(BIN)/degae-tools ingest $(DEMO)/compendium --db $(DB)
 	$(BIN)/degae-tools de --db $(DB)
 	$(BIN)/degae-tools enrich --db $(DB)
-	$(BIN)/degae-tools train --db $(DB) --neurons 256 --layers 2 --epochs 30 --model-dir $(DEMO)/model
+	$(BIN)/degae-tools train --db $(DB) --neurons 256 --layers 2 --epochs 30 --representation magnitude \
+	  --model-dir $(DEMO)/model
 	$(BIN)/degae-tools predict --db $(DB) --model $(DEMO)/model
 	$(BIN)/degae-tools attribute --db $(DB) --model $(DEMO)/model --gmt $(DEMO)/term_genes.gmt \
 	  --validate --ground-truth $(DEMO)/compendium/ground_truth/perturbations.tsv
 	$(BIN)/degae-tools search --db $(DB) --neurons 10,100,400 --layers 1-3 --n-trials 4 --folds 2 \
-	  --epochs 10 --plot-dir $(DEMO)/figures
+	  --epochs 10 --representation magnitude --plot-dir $(DEMO)/figures
 	$(BIN)/degae-tools reduce --db $(DB) --model $(DEMO)/model --out $(DEMO)/figures
 	$(BIN)/degae-tools report --db $(DB) --out $(DEMO)/report.html
 	$(BIN)/degae-tools sql "SELECT exclusion_reason, count(*) AS datasets FROM core.dataset_inclusion GROUP BY ALL ORDER BY 2 DESC" --db $(DB)

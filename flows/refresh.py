@@ -21,14 +21,19 @@ DEFAULT_CRON = "0 3 * * *"
 
 
 @flow(name="train-predict-attribute")
-def model_flow(db_path: str, neurons: int, layers: int, epochs: int) -> dict:
+def model_flow(
+    db_path: str, neurons: int, layers: int, epochs: int, representation: str = "magnitude"
+) -> dict:
     """Retrain the autoencoder, fit GO prediction on its code and attribute terms to genes."""
     from degae_tools.attribute import attribute
     from degae_tools.models import AutoencoderConfig
     from degae_tools.predict import fit_predictor
     from degae_tools.train import train
 
-    trained = train(Path(db_path), AutoencoderConfig(neurons=neurons, layers=layers, epochs=epochs))
+    config = AutoencoderConfig(
+        neurons=neurons, layers=layers, epochs=epochs, representation=representation
+    )
+    trained = train(Path(db_path), config)
     fit_predictor(Path(db_path), trained.model_dir)
     attribute(Path(db_path), trained.model_dir)
     return {"model_id": trained.model_id}
@@ -42,6 +47,7 @@ def refresh_flow(
     neurons: int = 256,
     layers: int = 2,
     epochs: int = 20,
+    representation: str = "magnitude",
     report: str | None = None,
 ) -> dict:
     """Bring the warehouse up to date with `source_dir`; returns what each stage did."""
@@ -53,7 +59,7 @@ def refresh_flow(
     }
     new_results = result["differential"]["done"] + result["enrichment"]["done"]
     if retrain and new_results:
-        result["model"] = model_flow(db_path, neurons, layers, epochs)
+        result["model"] = model_flow(db_path, neurons, layers, epochs, representation)
     if report:
         from degae_tools.report import write_report
 
