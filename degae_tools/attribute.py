@@ -19,6 +19,7 @@ import tensorflow as tf
 from degae_tools import console
 from degae_tools.errors import ModelError
 from warehouse.connect import connect
+from warehouse.load import transaction
 from warehouse.migrate import read_query
 
 QUADRATURE_RULES = (
@@ -448,14 +449,10 @@ def store_attributions(db_path: Path | None, model_id: str, out: Attributions) -
         con.register("new_pairs", out.pairs)
         con.register("new_genes", out.genes)
         con.register("new_terms", out.terms)
-        con.execute("BEGIN TRANSACTION")
-        for table in ("pairs", "genes", "terms"):
-            con.execute(read_query(f"attribute_delete_{table}"), [model_id])
-            con.execute(read_query(f"attribute_insert_{table}"))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            for table in ("pairs", "genes", "terms"):
+                con.execute(read_query(f"attribute_delete_{table}"), [model_id])
+                con.execute(read_query(f"attribute_insert_{table}"))
     finally:
         con.close()
 

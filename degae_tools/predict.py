@@ -25,6 +25,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from degae_tools import console
 from degae_tools.errors import Log2FCTableError, ModelError
 from warehouse.connect import connect
+from warehouse.load import transaction
 from warehouse.migrate import read_query
 
 HEAD_FILE = "go_head.keras"
@@ -514,26 +515,22 @@ def _store(
     try:
         con.register("new_predictions", predictions)
         con.register("new_metrics", metric_rows)
-        con.execute("BEGIN TRANSACTION")
-        con.execute(read_query("predict_delete_predictions"), [model_id])
-        con.execute(read_query("predict_delete_metrics"), [model_id])
-        con.execute(read_query("predict_insert_predictions"))
-        con.execute(read_query("predict_insert_metrics"))
-        con.execute(
-            read_query("predict_upsert_model"),
-            [
-                predictor_id,
-                str(model_dir),
-                json.dumps({"base_model_id": model_id, **asdict(config)}),
-                json.dumps(summary, default=_json_float),
-                model_id,
-                model_id,
-            ],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(read_query("predict_delete_predictions"), [model_id])
+            con.execute(read_query("predict_delete_metrics"), [model_id])
+            con.execute(read_query("predict_insert_predictions"))
+            con.execute(read_query("predict_insert_metrics"))
+            con.execute(
+                read_query("predict_upsert_model"),
+                [
+                    predictor_id,
+                    str(model_dir),
+                    json.dumps({"base_model_id": model_id, **asdict(config)}),
+                    json.dumps(summary, default=_json_float),
+                    model_id,
+                    model_id,
+                ],
+            )
     finally:
         con.close()
 

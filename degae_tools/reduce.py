@@ -35,6 +35,7 @@ from warehouse.export import (
     iter_log2fc_batches,
     split_contrasts,
 )
+from warehouse.load import transaction
 from warehouse.migrate import read_query
 
 VARIANCE_LEVELS = (0.5, 0.8, 0.9)
@@ -510,21 +511,18 @@ def _store(
     checks = sorted({r["check_name"] for r in validation})
     con = connect(db_path, write=True)
     try:
-        con.execute("BEGIN TRANSACTION")
-        for model_id, method, ids, splits, coords in batches:
-            con.execute(read_query("reduce_delete_embeddings"), [model_id, method])
-            con.register("embedding_rows", _embedding_table(model_id, method, ids, splits, coords))
-            con.execute(read_query("reduce_insert_embeddings"))
-            con.unregister("embedding_rows")
-        for check in checks:
-            con.execute(read_query("reduce_delete_validation"), [run_id, check])
-        con.register("validation_rows", pa.Table.from_pylist(validation))
-        con.execute(read_query("reduce_insert_validation"))
-        con.unregister("validation_rows")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            for model_id, method, ids, splits, coords in batches:
+                con.execute(read_query("reduce_delete_embeddings"), [model_id, method])
+                table = _embedding_table(model_id, method, ids, splits, coords)
+                con.register("embedding_rows", table)
+                con.execute(read_query("reduce_insert_embeddings"))
+                con.unregister("embedding_rows")
+            for check in checks:
+                con.execute(read_query("reduce_delete_validation"), [run_id, check])
+            con.register("validation_rows", pa.Table.from_pylist(validation))
+            con.execute(read_query("reduce_insert_validation"))
+            con.unregister("validation_rows")
     finally:
         con.close()
 
