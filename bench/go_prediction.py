@@ -81,6 +81,9 @@ def one_representation(db: Path, truth: Path, representation: str, args) -> dict
     check = {
         f"{row['check_name']}:{row['method']}": row["value"] for row in checks.iter_rows(named=True)
     }
+    pairs_checked = {
+        f"{row['check_name']}:{row['method']}": row["n"] for row in checks.iter_rows(named=True)
+    }
     summary = predicted.summary
     baselines = ("prior", "pca_logreg", "genes_ridge")
     best_baseline = max(baselines, key=lambda name: summary[name]["macro_auprc"])
@@ -110,6 +113,7 @@ def one_representation(db: Path, truth: Path, representation: str, args) -> dict
             },
         },
         "validation": check,
+        "validation_pairs": pairs_checked,
     }
 
 
