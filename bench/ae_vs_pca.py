@@ -13,7 +13,6 @@ writes ``bench/results/ae_vs_pca.json`` (``--datasets 1000`` writes ``ae_vs_pca_
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -38,14 +37,9 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=int, default=200)
-    parser.add_argument("--genes", type=int, default=5000)
-    parser.add_argument("--go-terms", type=int, default=800)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--neurons", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=30)
+    from go_prediction import build, compendium_arguments
+
+    parser = compendium_arguments(__doc__.splitlines()[0])
     parser.add_argument(
         "--kinds-only", action="store_true", help="only the four kinds (for large compendia)"
     )
@@ -53,8 +47,6 @@ def main() -> None:
     args = parser.parse_args()
     suffix = "" if args.datasets == 200 else f"_{args.datasets}"
     out = args.out or Path(__file__).parent / "results" / f"ae_vs_pca{suffix}.json"
-
-    from go_prediction import build
 
     from degae_tools import console
     from degae_tools.models import AutoencoderConfig

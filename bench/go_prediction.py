@@ -117,8 +117,9 @@ def one_representation(db: Path, truth: Path, representation: str, args) -> dict
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def compendium_arguments(description: str) -> argparse.ArgumentParser:
+    """The options both model benches share: the simulated compendium and the demo's model."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", type=int, default=200)
     parser.add_argument("--genes", type=int, default=5000)
     parser.add_argument("--go-terms", type=int, default=800)
@@ -126,6 +127,11 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=30)
+    return parser
+
+
+def main() -> None:
+    parser = compendium_arguments(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
 
