@@ -21,7 +21,7 @@ from degae_tools import console
 from degae_tools.de import DEConfig, de_table
 from degae_tools.errors import DegaeError, DesignError
 from warehouse.connect import fetch_frame
-from warehouse.load import counts_dir, read_counts
+from warehouse.load import RUN_SEPARATOR, counts_dir, read_counts, sample_counts
 from warehouse.migrate import read_query
 from warehouse.results import RunRow, write_de
 
@@ -87,10 +87,11 @@ def fit_series(job: SeriesJob, config: DEConfig) -> tuple[list[pl.DataFrame], li
         return [], [RunRow(c[0], "skipped", reason, c[5]) for c in job.contrasts]
     for contrast_id, _a, _b, runs_a, runs_b, inputs_hash in job.contrasts:
         try:
-            missing = [r for r in runs_a + runs_b if r not in by_run]
+            samples = runs_a + runs_b
+            missing = [r for s in samples for r in s.split(RUN_SEPARATOR) if r not in by_run]
             if missing:
                 raise DesignError(f"no counts for runs {missing[:3]}")
-            counts = np.stack([by_run[r] for r in runs_a + runs_b], axis=1)
+            counts = np.stack([sample_counts(by_run, s) for s in samples], axis=1)
             groups = ["A"] * len(runs_a) + ["B"] * len(runs_b)
             table = de_table(counts, groups, ("B", "A"), config, gene_index=gene_index)
         except DesignError as exc:

@@ -54,6 +54,64 @@ def test_stored_results_equal_limma_on_the_series_counts(ingested, analysed):
     np.testing.assert_allclose(stored["t"], expected["t"].to_numpy()[order])
 
 
+def test_a_sample_sequenced_in_two_runs_is_their_summed_counts(analysed, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from warehouse.load import rebuild_contrasts, transaction
+
+    db = copy_warehouse(analysed, tmp_path)
+    con = warehouse.connect(db, write=True)
+    contrast_id, gse, runs_a, runs_b, parquet = fetch_one(
+        con,
+        "SELECT c.contrast_id, c.gse, c.runs_a, c.runs_b, f.parquet_path "
+        "FROM core.included_contrasts c JOIN raw.count_files f USING (gse) ORDER BY 1 LIMIT 1",
+    )
+    first = runs_a[0]
+    gsm = fetch_one(con, "SELECT gsm FROM raw.dee2_runs WHERE srr = ?", [first])[0]
+    path = db.parent / parquet
+    table = pq.read_table(path)
+    gene_index, by_run = read_counts(path)
+    extra = (by_run[runs_b[0]] // 3).astype(by_run[first].dtype)  # a second lane, other depth
+    lane = pa.table(
+        {
+            "srr": pa.array(["SRR99999999"] * len(gene_index)),
+            "gene_index": pa.array(gene_index, table.schema.field("gene_index").type),
+            "count": pa.array(extra, table.schema.field("count").type),
+        }
+    )
+    pq.write_table(pa.concat_tables([table.cast(lane.schema), lane]), path)
+    with transaction(con):
+        con.execute(
+            "INSERT INTO raw.dee2_runs (srr, qc_status, gse, gsm) VALUES "
+            "('SRR99999999', 'PASS', ?, ?)",
+            [gse, gsm],
+        )
+        con.execute(
+            "UPDATE raw.count_files SET runs = list_append(runs, 'SRR99999999'), "
+            "n_runs = n_runs + 1 WHERE gse = ?",
+            [gse],
+        )
+    rebuild_contrasts(con)
+    runs_now = fetch_one(
+        con, "SELECT runs_a FROM core.contrasts WHERE contrast_id = ?", [contrast_id]
+    )[0]
+    con.close()
+    assert runs_now[0] == f"{first}+SRR99999999"
+    assert differential(db).done >= 1  # the contrast's runs changed: refit
+    counts = np.stack([by_run[first] + extra] + [by_run[r] for r in runs_a[1:] + runs_b], axis=1)
+    expected = de_table(counts, ["A"] * len(runs_a) + ["B"] * len(runs_b), ("B", "A"))
+    con = warehouse.connect(db)
+    stored = fetch_frame(
+        con,
+        "SELECT log_fc FROM core.de_results WHERE contrast_id = ? ORDER BY gene_index",
+        [contrast_id],
+    )
+    con.close()
+    order = np.argsort(gene_index)
+    np.testing.assert_allclose(stored["log_fc"], expected["log_fc"].to_numpy()[order])
+
+
 def test_a_rerun_skips_finished_contrasts(analysed, tmp_path):
     db = copy_warehouse(analysed, tmp_path)
     assert differential(db).done == 0

@@ -280,6 +280,18 @@ def load_counts(con: duckdb.DuckDBPyConnection, path: Path, log: RejectionLog) -
     return n_genes * n_runs
 
 
+RUN_SEPARATOR = "+"
+
+
+def sample_counts(by_run: dict[str, np.ndarray], sample_runs: str) -> np.ndarray:
+    """The counts of one sample: its run's, or the sum over its runs ("SRR1+SRR2"), as DEE2's
+    `srx_agg` sums the runs of an experiment. KeyError names a run without counts."""
+    parts = sample_runs.split(RUN_SEPARATOR)
+    if len(parts) == 1:
+        return by_run[parts[0]]
+    return np.sum([by_run[r] for r in parts], axis=0)
+
+
 def read_counts(parquet_path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(gene_index, {srr: counts}) of a series' Parquet file, as `load_counts` wrote it."""
     table = pq.read_table(parquet_path)
@@ -411,7 +423,8 @@ def rebuild_contrasts(
     """Rebuild core.datasets, core.samples and core.contrasts from GEO characteristics.
 
     Groups are inferred on all GEO samples of a series (the experimental design), then each group
-    keeps the samples whose DEE2 run passes QC and has counts. Deterministic, so contrast IDs are
+    keeps the samples with a DEE2 run that passes QC and has counts; a sample with several such
+    runs keeps them all ("SRR1+SRR2"), and DE sums their counts. Deterministic, so contrast IDs are
     stable across rebuilds. Skipped groups and series are recorded in raw.rejected (stage groups).
     """
     from degae_tools import groups as grouping_rule
@@ -436,11 +449,10 @@ def rebuild_contrasts(
         runs = {}
         if these is not None:
             usable = counted_runs.get(gse, set())
-            runs = {
-                g: r
-                for g, r in zip(these["gsm"], these["srr"], strict=True)
-                if r is not None and r in usable
-            }
+            for g, srrs in zip(these["gsm"], these["srrs"].to_list(), strict=True):
+                counted_here = [r for r in (srrs or []) if r in usable]
+                if counted_here:  # several runs of one sample are summed by DE
+                    runs[g] = RUN_SEPARATOR.join(counted_here)
         label_of = {}
         if grouping is not None:
             label_of = {g: label for label, gsms in grouping.groups.items() for g in gsms}

@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS core.datasets (
 CREATE TABLE IF NOT EXISTS core.samples (
     gse VARCHAR NOT NULL,
     gsm VARCHAR NOT NULL,
-    srr VARCHAR,
+    srr VARCHAR,                        -- its runs with counts, joined by '+' when several
     group_label VARCHAR,
     PRIMARY KEY (gse, gsm)
 );
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS core.contrasts (
     group_b VARCHAR NOT NULL,
     samples_a VARCHAR[] NOT NULL,       -- GSMs
     samples_b VARCHAR[] NOT NULL,
-    runs_a VARCHAR[] NOT NULL,          -- SRRs with counts
+    runs_a VARCHAR[] NOT NULL,          -- per sample, its SRRs with counts ('+'-joined, summed)
     runs_b VARCHAR[] NOT NULL,
     mode VARCHAR NOT NULL               -- degae | study
 );
