@@ -61,7 +61,9 @@ def _layers_of(model: keras.Model) -> list[Affine]:
             out.append(Affine(layer.kernel.value, layer.bias.value, activation == "relu"))
         elif kind == "Normalization":
             mean = np.asarray(layer.mean, np.float32).reshape(-1)
-            std = np.sqrt(np.maximum(np.asarray(layer.variance, np.float32).reshape(-1), 1e-7))
+            # as keras.layers.Normalization: divide by max(sqrt(variance), epsilon)
+            variance = np.asarray(layer.variance, np.float32).reshape(-1)
+            std = np.maximum(np.sqrt(variance), keras.backend.epsilon())
             scale = tf.linalg.diag(tf.constant(1.0 / std))
             out.append(Affine(scale, tf.constant(-mean / std), False))
         else:

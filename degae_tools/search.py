@@ -22,6 +22,7 @@ import numpy as np
 from degae_tools import console
 from degae_tools.errors import ModelError
 from degae_tools.models import AutoencoderConfig
+from degae_tools.models.config import identity_json
 from degae_tools.train import fit_autoencoder, preprocessor_for
 from warehouse import export
 from warehouse.connect import connect
@@ -156,7 +157,8 @@ def search(
     finally:
         con.close()
     if search_id is None:
-        digest = hashlib.sha256(f"{config.to_json()}|{snapshot['hash']}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{identity_json(config)}|{snapshot['hash']}".encode())
+        digest = digest.hexdigest()
         search_id = f"search-{digest[:10]}"
     fold_of = series_folds([r[1] for r in rows], config.folds, config.seed)
     done = _finished(db_path, search_id)
@@ -173,7 +175,7 @@ def search(
         train_rows = np.flatnonzero(fold_of != fold)
         val_rows = np.flatnonzero(fold_of == fold)
         trial_config = config.trial_config(neurons, layers)
-        preprocessor = preprocessor_for(config)
+        preprocessor = preprocessor_for(trial_config)
         preprocessor.fit(_row_blocks(matrix, train_rows))
 
         def train_arrays(epoch: int, rows: np.ndarray = train_rows) -> Iterator[np.ndarray]:

@@ -93,7 +93,7 @@ def load_bundle(model_dir: Path) -> ModelBundle:
 
 def model_id_for(config: AutoencoderConfig, split_name: str, snapshot_hash: str) -> str:
     """A readable id that is the same for the same config, split and warehouse content."""
-    digest = hashlib.sha256(f"{config.to_json()}|{split_name}|{snapshot_hash}".encode())
+    digest = hashlib.sha256(f"{config.identity_json()}|{split_name}|{snapshot_hash}".encode())
     return f"{config.kind}-{config.neurons}x{config.layers}-{digest.hexdigest()[:8]}"
 
 

@@ -187,6 +187,34 @@ def test_exact_rule_reads_every_kind_degae_trains_and_the_magnitude_representati
         np.testing.assert_allclose(attr.sum(axis=1), delta, atol=1e-4, err_msg=kind)
 
 
+def test_exact_rule_matches_a_head_whose_code_unit_was_dead_in_training():
+    """Normalization divides by max(sqrt(variance), epsilon): a unit constant on the training
+    codes (variance 0) but alive on a new contrast must scale exactly as in the model."""
+    from degae_tools.predict import PredictConfig, build_head
+
+    rng = np.random.default_rng(11)
+    train_x = rng.uniform(-1.0, 1.0, size=(40, 6)).astype(np.float32)
+    prep = Preprocessor().fit([train_x])
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((6,))
+    dense = keras.layers.Dense(4, activation="relu", name="code")
+    encoder = keras.Model(inp, dense(inp))
+    kernel = rng.normal(size=(6, 4)).astype(np.float32)
+    kernel[:, 0] = 0.0
+    kernel[0, 0] = 1.0
+    dense.set_weights([kernel, np.array([-50.0, 0.0, 0.0, 0.0], np.float32)])
+    z_train = np.asarray(encoder(prep.transform(train_x)))
+    assert np.all(z_train[:, 0] == 0.0)  # dead on every training row
+    head = build_head(z_train, 2, PredictConfig())
+    f = logit_function(prep, encoder, head)
+    x = train_x[:3].copy()
+    x[0, 0] = 40.0  # wakes the unit up
+    rows, terms = np.arange(3), np.array([0, 1, 0])
+    attr = integrated_gradients(f, x, rows, terms, rule="exact")
+    delta = logits(f, x)[rows, terms] - logits(f, 0 * x[:1])[0, terms]
+    np.testing.assert_allclose(attr.sum(axis=1), delta, rtol=1e-4, atol=1e-3)
+
+
 def test_exact_rule_refuses_a_smooth_model_and_names_the_way_out(smooth_model, inputs):
     with pytest.raises(ModelError, match="tanh.*--rule gauss-legendre"):
         integrated_gradients(smooth_model, inputs, np.array([0]), np.array([0]), rule="exact")

@@ -201,6 +201,9 @@ def test_the_magnitude_representation_reads_absolute_log2fc_end_to_end(db, tmp_p
     np.testing.assert_allclose(pre.mean, np.abs(x).mean(axis=0), atol=1e-5)
     np.testing.assert_allclose(pre.transform(-x), pre.transform(x))  # the sign is not read
     assert AutoencoderConfig.from_json(config.to_json()).representation == "magnitude"
+    # model ids of signed models are what they were before the field existed
+    assert "representation" not in AutoencoderConfig().identity_json()
+    assert '"representation": "magnitude"' in config.identity_json()
     with pytest.raises(ModelError, match="representation must be one of"):
         AutoencoderConfig(representation="log")
 

@@ -13,6 +13,17 @@ KINDS = ("dense", "sparse", "denoising", "variational")
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
 DISTRIBUTE = ("none", "mirrored")
 REPRESENTATIONS = ("signed", "magnitude")
+# Fields added after models were first trained, with the default that reproduces older models.
+LATER_FIELDS = {"representation": "signed"}
+
+
+def identity_json(config: Any) -> str:
+    """A dataclass config as sorted JSON, without LATER_FIELDS that hold their old default."""
+    values = dataclasses.asdict(config)
+    for name, default in LATER_FIELDS.items():
+        if values.get(name) == default:
+            values.pop(name)
+    return json.dumps(values, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,11 @@ class AutoencoderConfig:
     def to_json(self) -> str:
         """The config as JSON (saved beside the model and in ml.models)."""
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def identity_json(self) -> str:
+        """The JSON that model ids hash: `to_json` without fields added later while they hold
+        their default, so a model trained before they existed keeps its id and checkpoint."""
+        return identity_json(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AutoencoderConfig:
