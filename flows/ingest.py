@@ -17,6 +17,8 @@ import warehouse
 from degae_tools.sources.layout import discover
 from warehouse import load
 
+# Newly loaded files of these kinds may name genes or GO IDs that earlier annotations lacked.
+RETRY_AFTER = ("gene_info", "gene_xrefs", "ontology")
 LOADERS = {
     "gene_info": load.load_gene_info,
     "gene_xrefs": load.load_gene_xrefs,
@@ -35,6 +37,7 @@ class IngestSummary:
     loaded: int = 0
     skipped: int = 0
     rejected: int = 0
+    retried: int = 0
     rows: int = 0
     rows_rejected: int = 0
     contrasts: int = 0
@@ -57,6 +60,16 @@ def load_files(db_path: Path, kind: str, paths: list[Path]) -> list[load.LoadRep
     con = warehouse.connect(db_path, write=True)
     try:
         return [load.load_file(con, path, kind, LOADERS[kind]) for path in paths]
+    finally:
+        con.close()
+
+
+@task(name="retry-annotations")
+def retry_annotations(db_path: Path, just_loaded: list[str]) -> list[load.LoadReport]:
+    """Annotation files with rows rejected for genes or GO IDs that have arrived since."""
+    con = warehouse.connect(db_path, write=True)
+    try:
+        return load.retry_annotations(con, skip=just_loaded)
     finally:
         con.close()
 
@@ -84,10 +97,18 @@ def ingest(
     warehouse.migrate(con)
     con.close()
     summary = IngestSummary()
+    keys_changed, just_loaded = False, []
     for kind, paths in discover(source_dir).items():
         if paths:
             for report in run_step(load_files, db_path, kind, paths):
                 summary.add(report)
+                keys_changed |= report.status == "loaded" and kind in RETRY_AFTER
+                if report.status == "loaded" and kind == "annotations":
+                    just_loaded.append(report.path)
+    if keys_changed:
+        for report in run_step(retry_annotations, db_path, just_loaded):
+            summary.retried += 1
+            summary.rows += report.n_rows
     summary.contrasts = run_step(build_contrasts, db_path, mode, min_replicates)
     return summary
 

@@ -152,3 +152,23 @@ def test_a_rejected_file_is_tried_again_once_it_can_load(compendium, tmp_path):
     second = ingest(source, db)
     assert second.rejected == 0
     assert row_counts(db)["raw.count_files"] == len(list((source / "counts").iterdir()))
+
+
+def test_annotations_rejected_for_genes_not_yet_loaded_are_loaded_once_the_genes_arrive(
+    compendium, ingested, tmp_path
+):
+    """GO files ingested before GeneInfo: every annotation row is an unknown gene. When the
+    genes arrive the same annotation file (already loaded, so not read again as a new file) is
+    retried, and the warehouse ends as if the order had been right."""
+    go_first = tmp_path / "go_first"
+    shutil.copytree(compendium / "go", go_first)
+    db = tmp_path / "w.duckdb"
+    ingest(go_first, db)
+    assert row_counts(db)["core.go_annotations"] == 0
+    unknown = "SELECT count(*) FROM raw.rejected WHERE reason = 'unknown gene'"
+    assert query(db, unknown)[0][0] > 0
+    summary = ingest(compendium, db)
+    assert summary.retried == 1
+    assert row_counts(db)["core.go_annotations"] == row_counts(ingested)["core.go_annotations"]
+    assert query(db, unknown)[0][0] == query(ingested, unknown)[0][0]
+    assert ingest(compendium, db).retried == 0  # nothing new: nothing retried

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +145,42 @@ def load_file(
                 [str(path), kind, sha, path.stat().st_size, "rejected", 0],
             )
         return LoadReport(str(path), kind, "rejected", 0, 1, str(exc))
+
+
+RETRYABLE_ANNOTATION_REASONS = ("unknown gene", "GO ID not in the ontology")
+
+
+def retry_annotations(con: duckdb.DuckDBPyConnection, skip: Iterable[str] = ()) -> list[LoadReport]:
+    """Load again every annotation file whose rows were rejected for a gene or GO ID unknown at
+    the time, after genes, cross-references or an ontology arrived later: its rejections are
+    replaced by what is still unknown now. A file moved away, or whose content changed since
+    (the new content loads as a new file), is left as it is, and so are the paths in `skip`
+    (files this ingest has just loaded, after the genes and terms it brought)."""
+    sources = con.sql(
+        "SELECT DISTINCT f.path, f.sha256 FROM raw.source_files f "
+        "JOIN raw.rejected r ON r.source = f.path AND r.stage = 'ingest' "
+        "WHERE f.kind = 'annotations' AND f.status = 'loaded' AND r.reason IN (SELECT unnest(?))",
+        params=[list(RETRYABLE_ANNOTATION_REASONS)],
+    ).fetchall()
+    reports = []
+    skip = set(skip)
+    for path_text, sha in sorted(sources):
+        path = Path(path_text)
+        if path_text in skip or not path.exists() or file_sha256(path) != sha:
+            continue
+        log = RejectionLog()
+        with transaction(con):
+            con.execute(
+                "DELETE FROM raw.rejected WHERE source = ? AND stage = 'ingest'", [path_text]
+            )
+            n_rows = load_annotations(con, path, log)
+            record_rejections(con, log.rows, "ingest")
+            con.execute(
+                "UPDATE raw.source_files SET n_rows = ? WHERE kind = 'annotations' AND sha256 = ?",
+                [n_rows, sha],
+            )
+        reports.append(LoadReport(path_text, "annotations", "retried", n_rows, len(log.rows)))
+    return reports
 
 
 # --- one loader per kind of file -------------------------------------------------------------
