@@ -224,16 +224,36 @@ def models_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section 
     if not models:
         return None
     rows = [
-        [model_id, kind, "yes" if study else "", created, _short_json(metrics)]
-        for model_id, kind, study, created, _config, metrics in models
+        [
+            model_id,
+            kind,
+            _reads(kind, config),
+            "yes" if study else "",
+            created,
+            _short_json(metrics),
+        ]
+        for model_id, kind, study, created, config, metrics in models
     ]
     return Section(
         "models",
         "Models",
-        'Models in the warehouse, newest first. "study mode" marks a reproduction of the '
-        "reference study's settings.",
-        [_table(["model", "kind", "study mode", "created", "metrics"], rows)],
+        'Models in the warehouse, newest first. "reads" is the representation an autoencoder was '
+        'trained on; "study mode" marks a reproduction of the reference study\'s settings.',
+        [_table(["model", "kind", "reads", "study mode", "created", "metrics"], rows)],
     )
+
+
+def _reads(kind: str, config: str | None) -> str:
+    """What an autoencoder reads of each gene: log2FC (signed) or |log2FC|; blank otherwise."""
+    if kind == "predictor" or not config:
+        return ""
+    try:
+        values = json.loads(config)
+    except ValueError:
+        return ""
+    if not isinstance(values, dict):
+        return ""
+    return "|log2FC|" if values.get("representation") == "magnitude" else "log2FC"
 
 
 def training_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:

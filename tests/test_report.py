@@ -56,6 +56,13 @@ def test_warehouse_section_says_why_series_were_excluded(full_report):
     assert "fewer than two groups" in text
 
 
+def test_models_section_says_what_each_autoencoder_reads(full_report):
+    text = full_report[0].read_text()
+    models = text[text.index('id="models"') :][:20_000]
+    assert "<th>reads</th>" in models
+    assert "<td>log2FC</td>" in models or "<td>|log2FC|</td>" in models
+
+
 def test_reduction_section_gives_the_first_two_pcs_figure(full_report):
     text = full_report[0].read_text()
     assert re.search(r"first two principal components explain <b>\d+\.\d%</b>", text)
