@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +31,9 @@ from warehouse import export
 from warehouse.connect import connect
 from warehouse.load import transaction
 from warehouse.migrate import read_query
+
+if TYPE_CHECKING:
+    from degae_tools.train import TrainResult
 
 STUDY_SPLIT = "study-seed69-64/16/20"
 
@@ -86,18 +89,6 @@ class StudyPreset:
             "seed": self.split_seed,
         }
         return AutoencoderConfig(**{**values, **overrides})
-
-
-@dataclass
-class StudyModel:
-    """A model trained with the study's recipe: where it is, its history and held-out scores."""
-
-    model_id: str
-    model_dir: Path
-    config: AutoencoderConfig
-    history: list[dict[str, float]]
-    reconstruction: list[dict[str, Any]]
-    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def genes_in_every_series(con) -> np.ndarray:
@@ -192,13 +183,13 @@ def train_study(
     preset: StudyPreset = StudyPreset(),
     model_dir: Path | None = None,
     **overrides: Any,
-) -> StudyModel:
+) -> TrainResult:
     """Train the study's autoencoder on its split (written first if absent), save it in degae's
     model-folder format, and write its ml rows with `study_mode = true`.
 
     `overrides` change AutoencoderConfig fields (e.g. `layers=4`, `epochs=20`).
     """
-    from degae_tools.train import fit_autoencoder, write_model_rows
+    from degae_tools.train import TrainResult, fit_autoencoder, write_model_rows
 
     started = time.perf_counter()
     db_path = Path(db_path)
@@ -292,7 +283,7 @@ def train_study(
     }
     embeddings = _latent_table(encoder, z, {s: ids for s, (ids, _) in data.items()})
     write_model_rows(db_path, model_row, history, embeddings, reconstruction)
-    return StudyModel(model_id, model_dir, config, history, reconstruction, metrics)
+    return TrainResult(model_id, model_dir, config, history, reconstruction, metrics)
 
 
 def _latent_table(encoder: Any, z: dict[str, np.ndarray], ids: dict[str, list[str]]) -> pa.Table:

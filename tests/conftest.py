@@ -23,6 +23,16 @@ SHARED_DATA = next(
 )
 
 
+@pytest.fixture()
+def quiet():
+    """Progress bars and tables off for one test (modules opt in with `usefixtures`)."""
+    from degae_tools import console
+
+    console.mode.quiet = True
+    yield
+    console.mode.quiet = False
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data`: the real Gene Ontology, gene2go and a DEE2 download (read-only)."""

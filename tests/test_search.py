@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from degae_tools import console
 from degae_tools.cli import main
 from degae_tools.search import SearchConfig, draw_trials, search, series_folds, summarise
 from tests.warehouse_fixtures import tiny_warehouse
@@ -22,11 +21,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def quiet():
-    console.mode.quiet = True
-    yield
-    console.mode.quiet = False
+pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 
 
 def test_trials_are_distinct_grid_points_drawn_reproducibly():

@@ -16,7 +16,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import warehouse
-from degae_tools import console
 from degae_tools.cli import main
 from degae_tools.sources.simulate import SimulationConfig, simulate
 from degae_tools.study import (
@@ -36,11 +35,7 @@ from warehouse import export
 DROPPED_ROWS = slice(10, 15)  # data rows of one series' count matrix removed before ingest
 
 
-@pytest.fixture(autouse=True)
-def quiet():
-    console.mode.quiet = True
-    yield
-    console.mode.quiet = False
+pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 
 
 @pytest.fixture(scope="module")

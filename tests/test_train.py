@@ -14,7 +14,6 @@ from sklearn.feature_selection import VarianceThreshold
 from sklearn.preprocessing import StandardScaler
 
 import warehouse
-from degae_tools import console
 from degae_tools import train as train_module
 from degae_tools.cli import main
 from degae_tools.errors import ModelError
@@ -27,11 +26,7 @@ from warehouse import export
 QUICK = {"neurons": 8, "layers": 1, "batch_size": 8, "learning_rate": 1e-2}
 
 
-@pytest.fixture(autouse=True)
-def quiet():
-    console.mode.quiet = True
-    yield
-    console.mode.quiet = False
+pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
 
 
 @pytest.fixture(scope="module")
