@@ -22,14 +22,14 @@ from warehouse.connect import connect
 from warehouse.load import transaction
 from warehouse.migrate import read_query
 
-QUADRATURE_RULES = (
+RULES = (
+    "exact",
     "gauss-legendre",
     "riemann-left",
     "riemann-right",
     "riemann-middle",
     "riemann-trapezoid",
 )
-RULES = ("exact", *QUADRATURE_RULES)
 
 LogitFn = Callable[[tf.Tensor], tf.Tensor]
 

@@ -99,10 +99,10 @@ class PiecewiseNetwork:
             raise ModelError("exact IG: the layer chain does not reproduce the model's logits")
 
 
-@tf.function(reduce_retracing=True)
 def _segment(layers_w, layers_b, relu, pu, pv, start, terms):
     """For pairs at path position `start`, given the first layer's pre-activations pu + a * pv:
-    the end of their current linear segment and dF/d(first pre-activation) on it."""
+    the end of their current linear segment and dF/d(first pre-activation) on it (traced into
+    `_walk`'s graph)."""
     probe = start + PROBE
     nearest = tf.ones_like(start)
     masks = []

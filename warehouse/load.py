@@ -157,14 +157,11 @@ def retry_annotations(con: duckdb.DuckDBPyConnection, skip: Iterable[str] = ()) 
     (the new content loads as a new file), is left as it is, and so are the paths in `skip`
     (files this ingest has just loaded, after the genes and terms it brought)."""
     sources = con.sql(
-        "SELECT DISTINCT f.path, f.sha256 FROM raw.source_files f "
-        "JOIN raw.rejected r ON r.source = f.path AND r.stage = 'ingest' "
-        "WHERE f.kind = 'annotations' AND f.status = 'loaded' AND r.reason IN (SELECT unnest(?))",
-        params=[list(RETRYABLE_ANNOTATION_REASONS)],
+        read_query("annotations_to_retry"), params=[list(RETRYABLE_ANNOTATION_REASONS)]
     ).fetchall()
     reports = []
     skip = set(skip)
-    for path_text, sha in sorted(sources):
+    for path_text, sha in sources:
         path = Path(path_text)
         if path_text in skip or not path.exists() or file_sha256(path) != sha:
             continue
