@@ -170,14 +170,6 @@ def fit_study_preprocessor(
     return prep
 
 
-def reconstruction_scores(truth: np.ndarray, estimate: np.ndarray) -> tuple[float, float]:
-    """(MSE, R²) in standardised units; R² pools genes (r2_score, 'variance_weighted')."""
-    truth = np.asarray(truth, np.float64)
-    sse = float(((truth - np.asarray(estimate, np.float64)) ** 2).sum())
-    sst = float(((truth - truth.mean(axis=0)) ** 2).sum())
-    return sse / truth.size, (1.0 - sse / sst) if sst > 0 else float("nan")
-
-
 def train_study(
     db_path: Path,
     preset: StudyPreset = StudyPreset(),
@@ -189,7 +181,12 @@ def train_study(
 
     `overrides` change AutoencoderConfig fields (e.g. `layers=4`, `epochs=20`).
     """
-    from degae_tools.train import TrainResult, fit_autoencoder, write_model_rows
+    from degae_tools.train import (
+        ReconstructionScores,
+        TrainResult,
+        fit_autoencoder,
+        write_model_rows,
+    )
 
     started = time.perf_counter()
     db_path = Path(db_path)
@@ -245,10 +242,10 @@ def train_study(
     for split in ("validation", "test"):
         if len(z[split]) == 0:
             continue
-        estimate = np.concatenate(
-            [np.asarray(autoencoder(b, training=False)) for b in _blocks(z[split])]
-        )
-        mse, r2 = reconstruction_scores(z[split], estimate)
+        scores = ReconstructionScores()
+        for block in _blocks(z[split]):
+            scores.add(block, np.asarray(autoencoder(block, training=False), np.float64))
+        mse, r2 = scores.result()
         reconstruction.append(
             {
                 "method": "autoencoder",

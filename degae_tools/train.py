@@ -409,7 +409,7 @@ def preprocessor_for(config: AutoencoderConfig) -> Preprocessor:
 
 
 @dataclass
-class _Scores:
+class ReconstructionScores:
     """Streaming sums for MSE and pooled R² in standardised units."""
 
     sse: float = 0.0
@@ -462,7 +462,7 @@ def evaluate_reconstruction(
     batch_size: int,
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """((MSE, R²) of the autoencoder, (MSE, R²) of PCA) on a split, in standardised units."""
-    ae, lin = _Scores(), _Scores()
+    ae, lin = ReconstructionScores(), ReconstructionScores()
     for x in export.rebatch(source.arrays(), max(batch_size, 256)):
         z = preprocessor.standardise(x)
         y = autoencoder(preprocessor.transform(x), training=False)
