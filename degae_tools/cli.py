@@ -325,19 +325,19 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by train and search, each named for its AutoencoderConfig field."""
-    from degae_tools.models.config import AutoencoderConfig
+    from degae_tools.models.config import KINDS, REPRESENTATIONS, AutoencoderConfig
 
     d = AutoencoderConfig()
     options = [
         click.option(
             "--kind",
-            type=click.Choice(["dense", "sparse", "denoising", "variational"]),
+            type=click.Choice(KINDS),
             default=d.kind,
             show_default=True,
         ),
         click.option(
             "--representation",
-            type=click.Choice(["signed", "magnitude"]),
+            type=click.Choice(REPRESENTATIONS),
             default=d.representation,
             show_default=True,
             help="What the model reads: log2FC (the study's), or |log2FC|, which GO enrichment "
