@@ -25,11 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-VARIANTS = {
+KINDS = {
     "dense": {},
     "sparse": {"kind": "sparse"},
     "denoising": {"kind": "denoising"},
     "variational": {"kind": "variational"},
+}
+# Run once, on the study's signed log2FC.
+REGULARISED = {
     "dense, input dropout 0.5": {"kind": "denoising", "noise": 0.0, "dropout": 0.5},
     "dense, early stopping (patience 3)": {"early_stopping": True, "patience": 3},
     "dense, learning rate 1e-4": {"learning_rate": 1e-4},
@@ -57,39 +60,39 @@ def main() -> None:
     rows = []
     try:
         db, _, build_seconds = build(tmp, args)
-        for representation in ("signed", "magnitude"):
-            for name, options in VARIANTS.items():
-                if "," in name and (representation == "magnitude" or args.kinds_only):
-                    continue  # the regularised variants once, on the study's signed log2FC
-                config = AutoencoderConfig(
-                    neurons=args.neurons,
-                    layers=args.layers,
-                    epochs=args.epochs,
-                    representation=representation,
-                    **options,
-                )
-                folder = tmp / f"model-{len(rows)}"
-                result = train(db, config, model_dir=folder)
-                test = {r["method"]: r for r in result.reconstruction if r["split"] == "test"}
-                row = {
-                    "representation": representation,
-                    "variant": name,
-                    "latent_dim": config.latent_dim,
-                    "epochs_run": result.metrics["epochs_run"],
-                    "ae_test_r2": test["autoencoder"]["r2"],
-                    "pca_test_r2": test["pca"]["r2"],
-                    "ae_test_mse": test["autoencoder"]["mse"],
-                    "pca_test_mse": test["pca"]["mse"],
-                    "ae_over_pca_r2": test["autoencoder"]["r2"] / test["pca"]["r2"],
-                    "n_train": result.metrics["n_train"],
-                }
-                rows.append(row)
-                shutil.rmtree(folder, ignore_errors=True)
-                print(
-                    f"{representation:9} {name:36} AE R² {row['ae_test_r2']:.3f}  "
-                    f"PCA R² {row['pca_test_r2']:.3f}  ratio {row['ae_over_pca_r2']:.2f}",
-                    flush=True,
-                )
+        extra = {} if args.kinds_only else REGULARISED
+        runs = [("signed", v) for v in {**KINDS, **extra}.items()]
+        runs += [("magnitude", v) for v in KINDS.items()]
+        for representation, (name, options) in runs:
+            config = AutoencoderConfig(
+                neurons=args.neurons,
+                layers=args.layers,
+                epochs=args.epochs,
+                representation=representation,
+                **options,
+            )
+            folder = tmp / f"model-{len(rows)}"
+            result = train(db, config, model_dir=folder)
+            test = {r["method"]: r for r in result.reconstruction if r["split"] == "test"}
+            row = {
+                "representation": representation,
+                "variant": name,
+                "latent_dim": config.latent_dim,
+                "epochs_run": result.metrics["epochs_run"],
+                "ae_test_r2": test["autoencoder"]["r2"],
+                "pca_test_r2": test["pca"]["r2"],
+                "ae_test_mse": test["autoencoder"]["mse"],
+                "pca_test_mse": test["pca"]["mse"],
+                "ae_over_pca_r2": test["autoencoder"]["r2"] / test["pca"]["r2"],
+                "n_train": result.metrics["n_train"],
+            }
+            rows.append(row)
+            shutil.rmtree(folder, ignore_errors=True)
+            print(
+                f"{representation:9} {name:36} AE R² {row['ae_test_r2']:.3f}  "
+                f"PCA R² {row['pca_test_r2']:.3f}  ratio {row['ae_over_pca_r2']:.2f}",
+                flush=True,
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     console.mode.quiet = False
