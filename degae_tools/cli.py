@@ -573,6 +573,7 @@ def predict(
 @click.option("--steps", default=50, show_default=True, help="Points on the path (quadrature).")
 @click.option(
     "--rule",
+    # attribute.RULES, listed here so that --help need not import TensorFlow (a test checks)
     type=click.Choice(
         [
             "exact",

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from degae_tools.attribute import (
+    RULES,
     AttributeConfig,
     attribute,
     export_gmt,
@@ -218,6 +219,12 @@ def test_exact_rule_matches_a_head_whose_code_unit_was_dead_in_training():
 def test_exact_rule_refuses_a_smooth_model_and_names_the_way_out(smooth_model, inputs):
     with pytest.raises(ModelError, match="tanh.*--rule gauss-legendre"):
         integrated_gradients(smooth_model, inputs, np.array([0]), np.array([0]), rule="exact")
+
+
+def test_the_cli_offers_every_rule_the_library_knows():
+    # cli.py lists the rules itself so that `degae-tools --help` need not import TensorFlow
+    rule = next(p for p in main.commands["attribute"].params if p.name == "rule")
+    assert tuple(rule.type.choices) == RULES
 
 
 def test_unknown_rule_is_refused():
