@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -29,8 +30,23 @@ def resolve_db(db: Path | None) -> Path:
     return db if db is not None else default_db_path()
 
 
+# A write refused by the disk: full, over the process's file-size limit, or over quota.
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def storage_error(exc: BaseException) -> str | None:
+    """What a failed write to disk said, or None when `exc` is something else."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
+    duckdb = sys.modules.get("duckdb")  # loaded already if DuckDB raised it
+    if duckdb is not None and isinstance(exc, duckdb.IOException):
+        return str(exc)
+    return None
+
+
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a DegaeError into one clear line on stderr and exit status 2, without a traceback."""
+    """Turn a DegaeError, or a write the disk refused, into one clear line on stderr and exit
+    status 2, without a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -38,6 +54,16 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except DegaeError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except Exception as exc:
+            detail = storage_error(exc)
+            if detail is None:
+                raise
+            click.echo(
+                f"error: could not write to disk ({detail}). Free space (or raise the file-size "
+                "limit) and run the same command again.",
+                err=True,
+            )
             sys.exit(2)
 
     return wrapper

@@ -1,8 +1,10 @@
-"""A stage killed with SIGKILL and rerun leaves the same warehouse as an uninterrupted run."""
+"""A stage killed with SIGKILL, or stopped by a full disk, and rerun leaves the same warehouse as an
+uninterrupted run."""
 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -78,3 +80,57 @@ def test_fingerprint_sees_a_changed_result(analysed, tmp_path):
     after = of(db)
     assert after["core.de_results"][0] == before["core.de_results"][0]
     assert after["core.de_results"][1] != before["core.de_results"][1]
+
+
+def full_disk(limit_bytes: int):
+    """A child process whose files cannot grow past `limit_bytes`: writes fail with EFBIG, the way
+    they fail with ENOSPC on a full disk (no root or tmpfs needed)."""
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.RLIM_INFINITY))
+
+    return limit
+
+
+def test_a_full_disk_stops_limma_with_one_clear_line_and_a_rerun_finishes_it(
+    ingested, analysed, tmp_path
+):
+    db = copy_warehouse(ingested, tmp_path)
+    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "de", "--db", str(db)]
+    command += ["--chunk-size", "1", "--task-runner", "none"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    stopped = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, preexec_fn=full_disk(500_000)
+    )
+    assert stopped.returncode == 2, stopped.stderr
+    assert "could not write the warehouse" in stopped.stderr
+    assert "File too large" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert 0 < contrasts_done(db) < contrasts_done(analysed), "the disk must fill mid-run"
+
+    subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+    from flows.enrichment import enrichment
+
+    enrichment(db)
+    assert of(db) == of(analysed)
+
+
+def test_a_full_disk_stops_an_export_with_one_clear_line_and_no_half_written_files(
+    analysed, tmp_path
+):
+    out = tmp_path / "parquet"
+    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "export", "--db", str(analysed)]
+    stopped = subprocess.run(
+        [*command, str(out)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        preexec_fn=full_disk(20_000),
+    )
+    assert stopped.returncode == 2, stopped.stderr
+    assert stopped.stderr.startswith("error: could not write to disk")
+    assert "File too large" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert not any(out.iterdir()), "a table that failed half-way must leave nothing behind"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -60,3 +62,26 @@ def fetch_one(con: duckdb.DuckDBPyConnection, query: str, params: list | None = 
     """The first row of a query's result (None when it has no rows)."""
     rows = con.sql(query, params=params or None).fetchall()
     return rows[0] if rows else None
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN … COMMIT, rolled back on any exception; a COMMIT that cannot be written is a
+    WarehouseError that says so (DuckDB has already rolled it back: nothing of it is kept)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        # A statement that failed fatally may have ended the transaction itself; the error that
+        # matters is the one being raised, not "no transaction is active".
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    try:
+        con.execute("COMMIT")
+    except duckdb.Error as exc:
+        raise WarehouseError(
+            f"could not write the warehouse, so this step's changes were rolled back and "
+            f"everything committed before it is kept ({exc}). Free disk space (or raise the "
+            f"file-size limit) and run the same command again: it carries on where it stopped."
+        ) from exc

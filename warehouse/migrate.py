@@ -7,6 +7,8 @@ from importlib import resources
 
 import duckdb
 
+from warehouse.connect import transaction
+
 
 def sql_files(folder: str) -> list[tuple[str, str]]:
     """(name, text) of every `.sql` file in `sql/<folder>`, sorted by name."""
@@ -23,8 +25,7 @@ def read_query(name: str) -> str:
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Create schemas, tables and views; returns the files applied. Every file is idempotent."""
     applied = []
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for name, text in sql_files("schema") + sql_files("views"):
             con.execute(text)
             digest = hashlib.sha256(text.encode()).hexdigest()
@@ -33,8 +34,4 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
                 [name, digest],
             )
             applied.append(name)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     return applied
