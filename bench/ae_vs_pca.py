@@ -4,10 +4,13 @@ Simulates a compendium (default: the README's, 200 GEO series × 5,000 genes × 
 seed 1), runs ingest, limma and GO once, then trains the demo's architecture (256 × 2, latent 128,
 30 epochs) as dense, sparse, denoising and variational autoencoders on signed log2FC and on
 |log2FC|, plus regularised dense variants (weight-free ones the CLI offers: input dropout, early
-stopping, a 10× smaller learning rate). Each row is the autoencoder's test R² next to PCA's,
-fit in the same `train` call on the same training split; the ratio printed is AE R² / PCA R².
+stopping, a 10× smaller learning rate), plus the dense shape at other latent sizes (two layers of
+2k → k units for k in `--latents`, default 4, 16 and 64) in both representations. Each row is the
+autoencoder's test R² next to PCA's, fit in the same `train` call on the same training split; the
+ratio printed is AE R² / PCA R².
 
-Run: ``python bench/ae_vs_pca.py [--datasets 200] [--kinds-only]`` from the repository root;
+Run: ``python bench/ae_vs_pca.py [--datasets 200] [--kinds-only] [--latents 4,16,64]`` from the
+repository root;
 writes ``bench/results/ae_vs_pca.json`` (``--datasets 1000`` writes ``ae_vs_pca_1000.json``).
 """
 
@@ -39,12 +42,22 @@ REGULARISED = {
 }
 
 
+def sweep_shape(latent: int) -> dict[str, int]:
+    """Two layers, 2k then k units: the demo's shape with a latent code of size k."""
+    return {"neurons": 2 * latent, "layers": 2}
+
+
 def main() -> None:
     from go_prediction import build, compendium_arguments
 
     parser = compendium_arguments(__doc__.splitlines()[0])
     parser.add_argument(
         "--kinds-only", action="store_true", help="only the four kinds (for large compendia)"
+    )
+    parser.add_argument(
+        "--latents",
+        default="4,16,64",
+        help="latent sizes for the dense sweep, comma-separated ('' for none)",
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -61,15 +74,15 @@ def main() -> None:
     try:
         db, _, build_seconds = build(tmp, args)
         extra = {} if args.kinds_only else REGULARISED
-        runs = [("signed", v) for v in {**KINDS, **extra}.items()]
-        runs += [("magnitude", v) for v in KINDS.items()]
-        for representation, (name, options) in runs:
+        shape = {"neurons": args.neurons, "layers": args.layers}
+        runs = [("signed", name, options, shape) for name, options in {**KINDS, **extra}.items()]
+        runs += [("magnitude", name, options, shape) for name, options in KINDS.items()]
+        for latent in (int(k) for k in args.latents.split(",") if k):
+            for representation in ("signed", "magnitude"):
+                runs.append((representation, f"dense, latent {latent}", {}, sweep_shape(latent)))
+        for representation, name, options, architecture in runs:
             config = AutoencoderConfig(
-                neurons=args.neurons,
-                layers=args.layers,
-                epochs=args.epochs,
-                representation=representation,
-                **options,
+                epochs=args.epochs, representation=representation, **architecture, **options
             )
             folder = tmp / f"model-{len(rows)}"
             result = train(db, config, model_dir=folder)

@@ -30,8 +30,8 @@ def resolve_db(db: Path | None) -> Path:
     return db if db is not None else default_db_path()
 
 
-# A write refused by the disk: full, over the process's file-size limit, or over quota.
-STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+# A write refused by the disk: full, over the file-size limit or quota, or a read-only mount.
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
 
 
 def storage_error(exc: BaseException) -> str | None:
