@@ -46,6 +46,24 @@ def test_reading_a_missing_warehouse_says_how_to_create_it(tmp_path):
         warehouse.connect(tmp_path / "nothing.duckdb")
 
 
+def test_a_nearly_full_disk_stops_a_writer_before_it_starts_and_readers_still_read(
+    ingested, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DEGAE_MIN_FREE_MB", str(10**12))  # more than any disk has free
+    db = tmp_path / "new.duckdb"
+    result = CliRunner().invoke(main, ["init", "--db", str(db)])
+    assert result.exit_code == 2
+    assert "MB free on the disk" in result.output
+    assert "DEGAE_MIN_FREE_MB" in result.output
+    assert not db.exists()
+    count = CliRunner().invoke(
+        main, ["--json", "sql", "SELECT count(*) AS n FROM core.genes", "--db", str(ingested)]
+    )
+    assert json.loads(count.output)[0]["n"] == 600
+    monkeypatch.setenv("DEGAE_MIN_FREE_MB", "0")
+    assert CliRunner().invoke(main, ["init", "--db", str(db)]).exit_code == 0
+
+
 def test_sql_cannot_write_without_the_flag(ingested):
     result = CliRunner().invoke(main, ["sql", "DELETE FROM core.genes", "--db", str(ingested)])
     assert result.exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -13,6 +14,10 @@ import duckdb
 from degae_tools.errors import WarehouseError
 
 DEFAULT_DB = Path("warehouse") / "degae.duckdb"
+# A writer refuses to start with less free space than this next to the warehouse: a step that
+# runs out of disk half-way is rolled back safely, but Prefect's own run database on the same
+# disk is not, and fails with pages of server tracebacks.
+DEFAULT_MIN_FREE_MB = 256
 
 
 def default_db_path() -> Path:
@@ -20,11 +25,32 @@ def default_db_path() -> Path:
     return Path(os.environ.get("DEGAE_DB") or DEFAULT_DB)
 
 
+def min_free_mb() -> float:
+    """`$DEGAE_MIN_FREE_MB` if set (0 turns the check off), else DEFAULT_MIN_FREE_MB."""
+    value = os.environ.get("DEGAE_MIN_FREE_MB") or DEFAULT_MIN_FREE_MB
+    try:
+        return float(value)
+    except ValueError:
+        raise WarehouseError(f"DEGAE_MIN_FREE_MB must be a number of MB, got {value!r}") from None
+
+
+def check_free_space(folder: Path) -> None:
+    """Fail before writing, not half-way, when the warehouse's disk is (nearly) full."""
+    needed = min_free_mb()
+    free = shutil.disk_usage(folder).free / 2**20
+    if free < needed:
+        raise WarehouseError(
+            f"only {free:,.0f} MB free on the disk of {folder}; writing the warehouse needs at "
+            f"least {needed:,.0f} MB. Free some space (or set DEGAE_MIN_FREE_MB) and run again."
+        )
+
+
 def connect(
     db_path: str | Path | None = None, write: bool = False, wait_s: float = 30.0
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a writer creates it if missing, a reader needs it to exist.
 
+    A writer first checks that the disk has `$DEGAE_MIN_FREE_MB` (default 256) free.
     DuckDB allows one writing process; while another process holds the file we retry for up to
     `wait_s` seconds, then fail with a WarehouseError that says who to wait for.
     """
@@ -35,6 +61,7 @@ def connect(
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() and not os.access(path, os.W_OK):
             raise WarehouseError(f"warehouse {path} is read-only: cannot write to it")
+        check_free_space(path.parent)
     deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:
