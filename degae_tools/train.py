@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from degae_tools import console
+from degae_tools.atomic import atomic_path
 from degae_tools.errors import ModelError
 from degae_tools.models import AutoencoderConfig, build_autoencoder, set_kl_weight
 from degae_tools.preprocess import Preprocessor, RunningMoments
@@ -257,16 +258,16 @@ def _read_npy(zf: zipfile.ZipFile, name: str, variable: Any, chunk_bytes: int = 
 
 def save_checkpoint(folder: Path, autoencoder: Any, state: dict[str, Any]) -> None:
     """Weights (seed-generator states included), optimizer slots and the run state, atomically."""
-    partial = folder / (CHECKPOINT + ".partial")
-    with zipfile.ZipFile(partial, "w", allowZip64=True) as zf:
+    with (
+        atomic_path(folder / CHECKPOINT) as partial,
+        zipfile.ZipFile(partial, "w", allowZip64=True) as zf,
+    ):
         for i, v in enumerate(autoencoder.variables):
             _write_npy(zf, f"model_{i}", v)
         for i, v in enumerate(autoencoder.optimizer.variables):
             _write_npy(zf, f"opt_{i}", v)
-    partial.replace(folder / CHECKPOINT)
-    text = folder / (CHECKPOINT_STATE + ".partial")
-    text.write_text(json.dumps(state))
-    text.replace(folder / CHECKPOINT_STATE)
+    with atomic_path(folder / CHECKPOINT_STATE) as partial:
+        partial.write_text(json.dumps(state))
 
 
 def read_checkpoint(folder: Path) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@ uninterrupted run."""
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import warehouse
+from degae_tools.atomic import atomic_path
 from tests.conftest import copy_warehouse
 from warehouse.fingerprint import fingerprint
 
@@ -134,3 +136,38 @@ def test_a_full_disk_stops_an_export_with_one_clear_line_and_no_half_written_fil
     assert "File too large" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert not any(out.iterdir()), "a table that failed half-way must leave nothing behind"
+
+
+def test_a_file_written_atomically_is_complete_or_as_it_was(tmp_path):
+    target = tmp_path / "table.arrow"
+    with atomic_path(target) as part:
+        part.write_text("first")
+    with pytest.raises(OSError), atomic_path(target) as part:
+        part.write_text("half of the sec")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert target.read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.arrow"]
+
+
+def test_a_full_disk_stops_training_with_one_clear_line_and_registers_nothing(analysed, tmp_path):
+    db = copy_warehouse(analysed, tmp_path)
+    model = tmp_path / "model"
+    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "train", "--db", str(db)]
+    command += ["--model-dir", str(model), "--neurons", "256", "--layers", "2", "--epochs", "1"]
+    stopped = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        preexec_fn=full_disk(1_000_000),  # room for the data cache, not for a checkpoint
+    )
+    assert stopped.returncode == 2, stopped.stderr
+    assert "error: could not write to disk" in stopped.stderr
+    assert "Traceback" not in stopped.stderr
+    assert not list(model.rglob("*.partial")), "a half-written checkpoint must not stay behind"
+    con = warehouse.connect(db)
+    try:
+        assert con.sql("SELECT count(*) FROM ml.models").fetchall()[0][0] == 0
+    finally:
+        con.close()

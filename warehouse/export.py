@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from degae_tools.atomic import atomic_path
 from degae_tools.errors import WarehouseError
 from warehouse.migrate import read_query
 
@@ -250,15 +250,15 @@ def warehouse_snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 def write_arrow_file(batches: Iterable[pa.RecordBatch], path: Path, schema: pa.Schema) -> int:
     """Spill a batch stream to an Arrow IPC file (atomically: complete or absent); rows written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
     n = 0
-    with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+    with (
+        atomic_path(Path(path)) as partial,
+        pa.OSFile(str(partial), "wb") as sink,
+        pa.ipc.new_file(sink, schema) as writer,
+    ):
         for batch in batches:
             writer.write_batch(batch)
             n += batch.num_rows
-    os.replace(partial, path)
     return n
 
 

@@ -8,7 +8,6 @@ nothing, and a file that fails to parse becomes a `raw.rejected` row instead of 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from degae_tools.atomic import atomic_path
 from degae_tools.errors import InputFileError
 from degae_tools.sources import Rejection
 from warehouse.connect import fetch_frame, fetch_one, transaction
@@ -277,10 +277,8 @@ def load_counts(con: duckdb.DuckDBPyConnection, path: Path, log: RejectionLog) -
         }
     )
     target = counts_dir(con) / f"gse={gse}" / "counts.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, target)
+    with atomic_path(target, ".tmp") as tmp:
+        pq.write_table(table, tmp, compression="zstd")
     upsert(
         con,
         "raw.count_files",

@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from degae_tools.atomic import atomic_path
 from degae_tools.errors import DegaeError, FetchError, InputFileError, OfflineError
 
 T = TypeVar("T")
@@ -301,13 +302,13 @@ def merge_counts(bundles: list[Path], dest: Path) -> list[str]:
         columns.append([row[1] if len(row) > 1 else "" for row in rows])
     if gene_ids is None:
         raise FetchError(f"DEE2 returned no gene counts in {', '.join(b.name for b in bundles)}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    with gzip.open(part, "wt", encoding="utf-8", compresslevel=6) as out:
+    with (
+        atomic_path(dest, ".part") as part,
+        gzip.open(part, "wt", encoding="utf-8", compresslevel=6) as out,
+    ):
         out.write("\t".join(["GeneID", *runs]) + "\n")
         for i, gene in enumerate(gene_ids):
             out.write("\t".join([gene, *(column[i] for column in columns)]) + "\n")
-    os.replace(part, dest)
     return runs
 
 
@@ -574,10 +575,8 @@ def _member(bundle: Path, name: str) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    part.write_bytes(data)
-    os.replace(part, path)
+    with atomic_path(path, ".part") as part:
+        part.write_bytes(data)
 
 
 def _describe(exc: object) -> str:
