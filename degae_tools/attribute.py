@@ -17,43 +17,13 @@ import pyarrow as pa
 import tensorflow as tf
 
 from degae_tools import console
+from degae_tools.attribute_config import RULES, AttributeConfig
 from degae_tools.errors import ModelError
 from warehouse.connect import connect
 from warehouse.load import transaction
 from warehouse.migrate import read_query
 
-RULES = (
-    "exact",
-    "gauss-legendre",
-    "riemann-left",
-    "riemann-right",
-    "riemann-middle",
-    "riemann-trapezoid",
-)
-
 LogitFn = Callable[[tf.Tensor], tf.Tensor]
-
-
-@dataclass(frozen=True)
-class AttributeConfig:
-    """How attributions are computed and what is kept of them."""
-
-    steps: int = 50
-    rule: str = "exact"
-    top_k: int = 20
-    batch: int = 256
-    threshold: float = 0.5
-    max_predicted: int = 10
-    term_top: int = 200
-    rank_by: str = "signed"
-
-    def __post_init__(self) -> None:
-        if self.rule not in RULES:
-            raise ModelError(f"unknown integration rule {self.rule!r}: expected one of {RULES}")
-        if self.steps < 1 or self.batch < 1 or self.top_k < 1:
-            raise ModelError("steps, batch and top_k must be positive integers")
-        if self.rank_by not in ("signed", "abs"):
-            raise ModelError(f"rank_by must be 'signed' or 'abs', got {self.rank_by!r}")
 
 
 def path_points(steps: int, rule: str) -> tuple[np.ndarray, np.ndarray]:

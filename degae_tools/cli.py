@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from degae_tools import console
+from degae_tools.attribute_config import RULES
 from degae_tools.errors import DegaeError
 
 db_option = click.option(
@@ -599,17 +600,7 @@ def predict(
 @click.option("--steps", default=50, show_default=True, help="Points on the path (quadrature).")
 @click.option(
     "--rule",
-    # attribute.RULES, listed here so that --help need not import TensorFlow (a test checks)
-    type=click.Choice(
-        [
-            "exact",
-            "gauss-legendre",
-            "riemann-left",
-            "riemann-right",
-            "riemann-middle",
-            "riemann-trapezoid",
-        ]
-    ),
+    type=click.Choice(RULES),
     default="exact",
     show_default=True,
     help="exact: walk the ReLU segments of the path (no steps, complete to round-off); "

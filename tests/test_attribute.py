@@ -222,7 +222,6 @@ def test_exact_rule_refuses_a_smooth_model_and_names_the_way_out(smooth_model, i
 
 
 def test_the_cli_offers_every_rule_the_library_knows():
-    # cli.py lists the rules itself so that `degae-tools --help` need not import TensorFlow
     rule = next(p for p in main.commands["attribute"].params if p.name == "rule")
     assert tuple(rule.type.choices) == RULES
 
