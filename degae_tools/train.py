@@ -3,8 +3,10 @@
 One pass over DuckDB spills the splits to Arrow IPC files in the model folder (fitting the
 preprocessing on the training rows as they pass), then every epoch re-reads them batch by batch
 through `tf.data`, so memory stays O(batch). Each epoch is checkpointed; `resume=True` continues
-from the last checkpoint to the same weights as an uninterrupted run. All `ml.*` rows of a model
-are written in one transaction at the end.
+from the last checkpoint with the weights, Adam's slots, RNG states and learning-rate schedule of
+that epoch, so it ends at the same weights as an uninterrupted run (bit for bit with TensorFlow's
+own kernels, `TF_ENABLE_ONEDNN_OPTS=0`; oneDNN's ops are outside TF's op determinism). All `ml.*`
+rows of a model are written in one transaction at the end.
 """
 
 from __future__ import annotations

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+# Tests compare training runs bit for bit. TensorFlow's op determinism covers its own CPU kernels,
+# not oneDNN's (TF's default on x86; oneDNN's `deterministic` attribute stays off). CI once saw a
+# resumed run part from the uninterrupted one on a CPU we could not inspect, so the tests run on
+# TF's own kernels. This must be set before anything imports TensorFlow.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 import shutil
 from pathlib import Path
 

@@ -14,6 +14,7 @@ from sklearn.feature_selection import VarianceThreshold
 from sklearn.preprocessing import StandardScaler
 
 import warehouse
+from degae_tools import console
 from degae_tools import train as train_module
 from degae_tools.cli import main
 from degae_tools.errors import ModelError
@@ -26,7 +27,13 @@ from warehouse import export
 QUICK = {"neurons": 8, "layers": 1, "batch_size": 8, "learning_rate": 1e-2}
 
 
-pytestmark = pytest.mark.usefixtures("quiet")  # no progress bars in test output
+@pytest.fixture(scope="module", autouse=True)
+def quiet_module():
+    """No progress bars, module fixtures included, so that the runs a test compares were all
+    trained alike (the quiet fixture is per test and starts after module-scoped ones)."""
+    console.mode.quiet = True
+    yield
+    console.mode.quiet = False
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +143,25 @@ def test_each_kind_trains_below_the_variance(db, kind):
         if r == {**r, "method": "autoencoder", "split": "test"}
     )
     assert test_mse < 1.0
+
+
+def test_the_same_config_trains_the_same_weights_with_progress_output_on(db, dense, tmp_path):
+    """A seed fixes the model: a second run, printing Keras' per-epoch lines this time (which
+    Keras dispatches on another thread), ends at the same history and weights, bit for bit."""
+    console.mode.quiet = False
+    try:
+        again = train(db, dense.config, model_dir=tmp_path / "again")
+    finally:
+        console.mode.quiet = True
+    assert again.model_id == dense.model_id
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in dense.history]
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in again.history] == strip
+    for a, b in zip(
+        load_bundle(dense.model_dir).autoencoder.weights,
+        load_bundle(again.model_dir).autoencoder.weights,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(db, dense, cut, tmp_path):
