@@ -25,6 +25,7 @@ import warehouse  # noqa: E402
 from degae_tools.reduce import ReduceConfig, reduce  # noqa: E402
 from degae_tools.report import report_sections, write_report  # noqa: E402
 from tests.warehouse_fixtures import tiny_warehouse  # noqa: E402
+from warehouse.connect import transaction  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,24 +53,23 @@ def build_demo_warehouse(path: Path, n_contrasts: int = 90, n_genes: int = 300) 
     rng = np.random.default_rng(7)
     con = warehouse.connect(path, write=True)
     try:
-        con.execute("BEGIN TRANSACTION")
-        _inclusion_rows(con)
-        for i, name in enumerate(TERM_NAMES):
-            con.execute(
-                "INSERT INTO core.go_terms (go_id, name, namespace) VALUES (?, ?, ?)",
-                [f"GO:{i:07d}", name, "biological_process"],
-            )
-        contrast_ids = [
-            r[0] for r in con.execute("SELECT contrast_id FROM core.contrasts").fetchall()
-        ]
-        for cid in contrast_ids:
-            con.execute(
-                "INSERT INTO core.go_runs (contrast_id, status, source, n_enriched) "
-                "VALUES (?, 'done', 'degae', 3)",
-                [cid],
-            )
-        _model_rows(con, contrast_ids, rng)
-        con.execute("COMMIT")
+        with transaction(con):
+            _inclusion_rows(con)
+            for i, name in enumerate(TERM_NAMES):
+                con.execute(
+                    "INSERT INTO core.go_terms (go_id, name, namespace) VALUES (?, ?, ?)",
+                    [f"GO:{i:07d}", name, "biological_process"],
+                )
+            contrast_ids = [
+                r[0] for r in con.execute("SELECT contrast_id FROM core.contrasts").fetchall()
+            ]
+            for cid in contrast_ids:
+                con.execute(
+                    "INSERT INTO core.go_runs (contrast_id, status, source, n_enriched) "
+                    "VALUES (?, 'done', 'degae', 3)",
+                    [cid],
+                )
+            _model_rows(con, contrast_ids, rng)
     finally:
         con.close()
     reduce(path, ReduceConfig(model=MODEL), path.parent / "reduce-figures")
