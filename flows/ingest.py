@@ -14,6 +14,7 @@ from prefect import flow, task
 from prefect.context import FlowRunContext
 
 import warehouse
+from degae_tools.errors import DegaeError
 from degae_tools.sources.layout import discover
 from warehouse import load
 
@@ -90,15 +91,16 @@ def ingest(
     """Load `source_dir` into the warehouse at `db_path` (the flow's body, callable directly)."""
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
-        from degae_tools.errors import DegaeError
-
         raise DegaeError(f"{source_dir} is not a folder")
+    found = discover(source_dir)
+    if not any(found.values()):
+        raise DegaeError(nothing_to_ingest(source_dir))
     con = warehouse.connect(db_path, write=True)
     warehouse.migrate(con)
     con.close()
     summary = IngestSummary()
     keys_changed, just_loaded = False, []
-    for kind, paths in discover(source_dir).items():
+    for kind, paths in found.items():
         if paths:
             for report in run_step(load_files, db_path, kind, paths):
                 summary.add(report)
@@ -111,6 +113,21 @@ def ingest(
             summary.rows += report.n_rows
     summary.contrasts = run_step(build_contrasts, db_path, mode, min_replicates)
     return summary
+
+
+def nothing_to_ingest(source_dir: Path) -> str:
+    """Why a folder without one recognised file name is refused, naming a few of its files."""
+    files = sorted(p for p in source_dir.rglob("*") if p.is_file())
+    shown = ", ".join(str(p.relative_to(source_dir)) for p in files[:5])
+    more = ", …" if len(files) > 5 else ""
+    count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+    held = f"it holds {count} ({shown}{more})" if files else "it is empty"
+    return (
+        f"{source_dir}: no file to ingest, {held}. degae reads files by name: "
+        "*_metadata.tsv (DEE2 runs), *_series_matrix.txt[.gz] (GEO), *GeneCountMatrix.tsv[.gz] "
+        "(counts), GeneInfo.tsv, *.obo[.gz], *.gaf[.gz] or gene2go (see the README, "
+        "'A compendium of your own')"
+    )
 
 
 def run_step(step, *args):

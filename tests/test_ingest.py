@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import warehouse
+from degae_tools.errors import DegaeError
 from flows.ingest import ingest
 from warehouse.connect import fetch_one
 
+REPO = Path(__file__).resolve().parents[1]
 TABLES = [
     "raw.dee2_runs",
     "raw.geo_samples",
@@ -172,3 +177,38 @@ def test_annotations_rejected_for_genes_not_yet_loaded_are_loaded_once_the_genes
     assert row_counts(db)["core.go_annotations"] == row_counts(ingested)["core.go_annotations"]
     assert query(db, unknown)[0][0] == query(ingested, unknown)[0][0]
     assert ingest(compendium, db).retried == 0  # nothing new: nothing retried
+
+
+def test_a_folder_without_input_files_is_refused_before_the_warehouse_is_made(tmp_path):
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "GSE1_series_matrix.txt.bz2").write_text("a name degae does not read")
+    db = tmp_path / "w.duckdb"
+    with pytest.raises(DegaeError, match=r"no file to ingest, it holds 1 file \(GSE1_series"):
+        ingest(folder, db)
+    assert not db.exists()
+
+
+def test_the_prefect_flow_reports_a_degae_error_in_one_line_without_a_traceback(tmp_path):
+    """Prefect logs a failed run's exception; for degae's own errors it keeps only the line."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    (tmp_path / "empty").mkdir()
+    command = [sys.executable, "-m", "degae_tools.cli", "ingest", str(tmp_path / "empty")]
+    done = subprocess.run(
+        [*command, "--db", str(tmp_path / "w.duckdb")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Flow run" in output, "the flow must have run under Prefect"
+    assert "error: " in done.stderr and "no file to ingest, it is empty" in done.stderr
+    assert "Traceback" not in output
