@@ -36,13 +36,22 @@ STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
 
 
 def storage_error(exc: BaseException) -> str | None:
-    """What a failed write to disk said, or None when `exc` is something else."""
+    """One line on a write the disk refused (what it said, and what to do), or None when `exc`
+    is something else."""
     if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
-        return f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
-    duckdb = sys.modules.get("duckdb")  # loaded already if DuckDB raised it
-    if duckdb is not None and isinstance(exc, duckdb.IOException):
-        return str(exc)
-    return None
+        detail = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
+        read_only = exc.errno == errno.EROFS
+    else:
+        duckdb = sys.modules.get("duckdb")  # loaded already if DuckDB raised it
+        if duckdb is None or not isinstance(exc, duckdb.IOException):
+            return None
+        detail = str(exc)
+        read_only = "read-only file system" in detail.lower()
+    if read_only:
+        advice = "Point the command at a writable folder and run it again."
+    else:
+        advice = "Free space (or raise the file-size limit) and run the same command again."
+    return f"could not write to disk ({detail}). {advice}"
 
 
 def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,14 +66,10 @@ def friendly_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except Exception as exc:
-            detail = storage_error(exc)
-            if detail is None:
+            message = storage_error(exc)
+            if message is None:
                 raise
-            click.echo(
-                f"error: could not write to disk ({detail}). Free space (or raise the file-size "
-                "limit) and run the same command again.",
-                err=True,
-            )
+            click.echo(f"error: {message}", err=True)
             sys.exit(2)
 
     return wrapper

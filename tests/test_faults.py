@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,6 +167,74 @@ def test_a_full_disk_stops_training_with_one_clear_line_and_registers_nothing(an
     assert "error: could not write to disk" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert not list(model.rglob("*.partial")), "a half-written checkpoint must not stay behind"
+    con = warehouse.connect(db)
+    try:
+        assert con.sql("SELECT count(*) FROM ml.models").fetchall()[0][0] == 0
+    finally:
+        con.close()
+
+
+def read_only(folder: Path, command: list[str]) -> list[str]:
+    """`command` run where `folder` is a read-only mount (a private mount namespace, so the rest
+    of the machine still sees it writable); skips where namespaces are not allowed."""
+    if shutil.which("unshare") is None:
+        pytest.skip("util-linux's unshare is not installed")
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"no user and mount namespaces here: {probe.stderr.decode().strip()}")
+    remount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    return ["unshare", "-rm", "sh", "-c", remount, str(folder), *command]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "degae_tools.cli", "--quiet", *args]
+
+
+def test_a_warehouse_on_a_read_only_mount_is_queried_and_refuses_writes_in_one_line(
+    analysed, tmp_path
+):
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    db = copy_warehouse(analysed, folder)
+    before = of(db)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    query = cli("sql", "SELECT count(*) AS n FROM core.contrasts", "--db", str(db))
+    answered = subprocess.run(read_only(folder, query), cwd=REPO, env=env, capture_output=True)
+    assert answered.returncode == 0, answered.stderr
+    assert str(before["core.contrasts"][0]).encode() in answered.stdout
+
+    refused = subprocess.run(
+        read_only(folder, cli("de", "--db", str(db), "--task-runner", "none")),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("error: ") and "read-only" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert of(db) == before
+
+
+def test_training_into_a_read_only_folder_says_where_to_write_and_registers_nothing(
+    analysed, tmp_path
+):
+    db = copy_warehouse(analysed, tmp_path)
+    models = tmp_path / "models"
+    models.mkdir()
+    train = cli("train", "--db", str(db), "--model-dir", str(models / "m"), "--neurons", "8")
+    stopped = subprocess.run(
+        read_only(models, [*train, "--epochs", "1"]),
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert stopped.returncode == 2, stopped.stderr
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: could not write to disk (Read-only file system")
+    assert "writable folder" in last and "Free space" not in last
+    assert "Traceback" not in stopped.stderr
     con = warehouse.connect(db)
     try:
         assert con.sql("SELECT count(*) FROM ml.models").fetchall()[0][0] == 0
