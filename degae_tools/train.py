@@ -16,6 +16,8 @@ import gc
 import hashlib
 import json
 import math
+import os
+import platform
 import shutil
 import sys
 import time
@@ -114,6 +116,21 @@ def configure_runtime(config: AutoencoderConfig) -> Any:
     if config.distribute == "mirrored":
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def runtime() -> dict[str, str]:
+    """What a bit-for-bit rerun needs besides the config and data: library versions and whether
+    TensorFlow ran oneDNN's ops (`TF_ENABLE_ONEDNN_OPTS`; unset is TF's default, on for x86)."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+        "machine": platform.machine(),
+    }
 
 
 def keras_verbosity() -> int:
@@ -710,6 +727,7 @@ def train(
         else None,
         "seconds": time.perf_counter() - started,
         **{f"{r['method']}_{r['split']}_{m}": r[m] for r in reconstruction for m in ("mse", "r2")},
+        "runtime": runtime(),
     }
     model_row = {
         "model_id": model_id,

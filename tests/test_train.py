@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import duckdb
@@ -130,6 +131,12 @@ def test_training_writes_model_history_embeddings_and_reconstruction(db, dense):
     code = bundle.encoder(bundle.preprocessor.transform(np.zeros((2, 200), np.float32)))
     assert code.shape == (2, 8)
     assert not (dense.model_dir / "cache").exists()
+    con = duckdb.connect(str(db), read_only=True)
+    sql = "SELECT metrics FROM ml.models WHERE model_id = ?"
+    stored = json.loads(con.execute(sql, [dense.model_id]).fetchone()[0])
+    con.close()
+    assert stored["runtime"]["tensorflow"] == tf.__version__
+    assert stored["runtime"]["tf_enable_onednn_opts"] == os.environ["TF_ENABLE_ONEDNN_OPTS"]
 
 
 @pytest.mark.parametrize("kind", ["dense", "sparse", "variational"])
