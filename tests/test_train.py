@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -25,6 +28,7 @@ from degae_tools.train import load_bundle, train
 from tests.warehouse_fixtures import tiny_warehouse
 from warehouse import export
 
+REPO = Path(__file__).resolve().parents[1]
 QUICK = {"neurons": 8, "layers": 1, "batch_size": 8, "learning_rate": 1e-2}
 
 
@@ -276,3 +280,18 @@ def test_cli_train_prints_the_table_and_stores_the_model(db, tmp_path):
     assert (model_dir / "history.png").exists()
     assert json.loads((model_dir / "config.json").read_text())["config"]["layers"] == 2
     assert load_bundle(model_dir).split_name == "degae"
+
+
+def test_training_also_runs_on_onednn_ops_the_default_outside_the_tests(db, tmp_path):
+    """The tests run on TensorFlow's own kernels (tests/conftest.py); users get oneDNN's."""
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(db, copy)
+    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "train", "--db", str(copy)]
+    command += ["--neurons", "8", "--epochs", "2", "--model-dir", str(tmp_path / "m")]
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    con = duckdb.connect(str(copy), read_only=True)
+    (metrics,) = con.execute("SELECT metrics FROM ml.models").fetchone()
+    con.close()
+    assert json.loads(metrics)["runtime"]["tf_enable_onednn_opts"] == "1"
