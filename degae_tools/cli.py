@@ -48,7 +48,7 @@ def storage_error(exc: BaseException) -> str | None:
         detail = str(exc)
         read_only = "read-only file system" in detail.lower()
     if read_only:
-        advice = "Point the command at a writable folder and run it again."
+        advice = "Point it at a writable place (--db, --model-dir, --out) and run it again."
     else:
         advice = "Free space (or raise the file-size limit) and run the same command again."
     return f"could not write to disk ({detail}). {advice}"
@@ -189,8 +189,9 @@ def ingest(
     else:
         summary = ingest_flow(str(source_dir), str(path), mode, min_replicates)
     errors = summary.pop("errors")
+    warnings = summary.pop("warnings")  # a Prefect run has logged them already
     console.show_record(summary, "ingest")
-    for line in errors:
+    for line in errors + ([f"warning: {w}" for w in warnings] if no_prefect else []):
         click.echo(line, err=True)
     show_summary(path)
 

@@ -185,6 +185,7 @@ def train_study(
         ReconstructionScores,
         TrainResult,
         fit_autoencoder,
+        runtime,
         write_model_rows,
     )
 
@@ -267,6 +268,7 @@ def train_study(
         "n_features": prep.n_features,
         "seconds": time.perf_counter() - started,
         **{f"autoencoder_{r['split']}_{m}": r[m] for r in reconstruction for m in ("mse", "r2")},
+        "runtime": runtime(),
     }
     model_row = {
         "model_id": model_id,

@@ -118,16 +118,25 @@ def configure_runtime(config: AutoencoderConfig) -> Any:
     return tf.distribute.get_strategy()
 
 
-def runtime() -> dict[str, str]:
+def runtime() -> dict[str, Any]:
     """What a bit-for-bit rerun needs besides the config and data: library versions and whether
-    TensorFlow ran oneDNN's ops (`TF_ENABLE_ONEDNN_OPTS`; unset is TF's default, on for x86)."""
+    TensorFlow ran oneDNN's ops. `onednn_ops` is what TensorFlow decided when it was imported
+    (None where its private `IsMklEnabled` is missing); `tf_enable_onednn_opts` is the variable
+    as set now (unset is TF's default: on for x86)."""
     import keras
     import tensorflow as tf
 
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        onednn_ops: bool | None = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        onednn_ops = None
     return {
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "numpy": np.__version__,
+        "onednn_ops": onednn_ops,
         "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
         "machine": platform.machine(),
     }

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from prefect import flow, task
+import duckdb
+from prefect import flow, get_run_logger, task
 from prefect.context import FlowRunContext
 
 import warehouse
 from degae_tools.errors import DegaeError
-from degae_tools.sources.layout import discover
+from degae_tools.sources.layout import IGNORED_DIRS, KINDS, discover
 from warehouse import load
 
 # Newly loaded files of these kinds may name genes or GO IDs that earlier annotations lacked.
@@ -43,6 +44,7 @@ class IngestSummary:
     rows_rejected: int = 0
     contrasts: int = 0
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, report: load.LoadReport) -> None:
         setattr(self, report.status, getattr(self, report.status) + 1)
@@ -94,7 +96,13 @@ def ingest(
         raise DegaeError(f"{source_dir} is not a folder")
     found = discover(source_dir)
     if not any(found.values()):
-        raise DegaeError(nothing_to_ingest(source_dir))
+        if not has_loaded_files(db_path):
+            raise DegaeError(nothing_to_ingest(source_dir))
+        # A scheduled refresh of a folder emptied (or not mounted) since: keep what is loaded.
+        warning = f"{nothing_to_ingest(source_dir)}. Nothing new is loaded; the warehouse is kept."
+        if FlowRunContext.get():
+            get_run_logger().warning(warning)
+        return IngestSummary(warnings=[warning])
     con = warehouse.connect(db_path, write=True)
     warehouse.migrate(con)
     con.close()
@@ -115,18 +123,36 @@ def ingest(
     return summary
 
 
+def has_loaded_files(db_path: Path) -> bool:
+    """Whether the warehouse at `db_path` exists and holds at least one loaded input file."""
+    if not Path(db_path).exists():
+        return False
+    con = warehouse.connect(db_path)
+    try:
+        loaded = "SELECT count(*) FROM raw.source_files WHERE status = 'loaded'"
+        return con.sql(loaded).fetchall()[0][0] > 0
+    except duckdb.CatalogException:  # not migrated yet
+        return False
+    finally:
+        con.close()
+
+
 def nothing_to_ingest(source_dir: Path) -> str:
-    """Why a folder without one recognised file name is refused, naming a few of its files."""
-    files = sorted(p for p in source_dir.rglob("*") if p.is_file())
+    """Why a folder without one recognised file name has nothing to ingest, naming a few of its
+    files and every name pattern `layout.KINDS` reads."""
+    files = [
+        p
+        for p in sorted(source_dir.rglob("*"))
+        if p.is_file() and not IGNORED_DIRS & set(p.relative_to(source_dir).parts)
+    ]
     shown = ", ".join(str(p.relative_to(source_dir)) for p in files[:5])
     more = ", …" if len(files) > 5 else ""
     count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
-    held = f"it holds {count} ({shown}{more})" if files else "it is empty"
+    held = f"it holds {count} ({shown}{more})" if files else "it holds no input file"
+    names = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(globs)}" for kind, globs in KINDS)
     return (
-        f"{source_dir}: no file to ingest, {held}. degae reads files by name: "
-        "*_metadata.tsv (DEE2 runs), *_series_matrix.txt[.gz] (GEO), *GeneCountMatrix.tsv[.gz] "
-        "(counts), GeneInfo.tsv, *.obo[.gz], *.gaf[.gz] or gene2go (see the README, "
-        "'A compendium of your own')"
+        f"{source_dir}: no file to ingest, {held}. degae reads files by name ({names}; "
+        "see the README, 'A compendium of your own')"
     )
 
 

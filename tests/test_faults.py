@@ -174,16 +174,19 @@ def test_a_full_disk_stops_training_with_one_clear_line_and_registers_nothing(an
         con.close()
 
 
+REMOUNT_READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+
+
 def read_only(folder: Path, command: list[str]) -> list[str]:
-    """`command` run where `folder` is a read-only mount (a private mount namespace, so the rest
-    of the machine still sees it writable); skips where namespaces are not allowed."""
+    """`command` run where `folder` is a read-only mount (a private user and mount namespace, so
+    the rest of the machine still sees it writable); skips where that cannot be set up."""
     if shutil.which("unshare") is None:
         pytest.skip("util-linux's unshare is not installed")
-    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False)
+    wrap = ["unshare", "-rm", "sh", "-c", REMOUNT_READ_ONLY]
+    probe = subprocess.run([*wrap, str(folder), "true"], capture_output=True, check=False)
     if probe.returncode != 0:
-        pytest.skip(f"no user and mount namespaces here: {probe.stderr.decode().strip()}")
-    remount = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
-    return ["unshare", "-rm", "sh", "-c", remount, str(folder), *command]
+        pytest.skip(f"cannot mount read-only in a namespace here: {probe.stderr.decode().strip()}")
+    return [*wrap, str(folder), *command]
 
 
 def cli(*args: str) -> list[str]:
@@ -233,7 +236,7 @@ def test_training_into_a_read_only_folder_says_where_to_write_and_registers_noth
     assert stopped.returncode == 2, stopped.stderr
     last = stopped.stderr.strip().splitlines()[-1]
     assert last.startswith("error: could not write to disk (Read-only file system")
-    assert "writable folder" in last and "Free space" not in last
+    assert "writable place" in last and "Free space" not in last
     assert "Traceback" not in stopped.stderr
     con = warehouse.connect(db)
     try:

@@ -14,6 +14,7 @@ import pytest
 import warehouse
 from degae_tools.errors import DegaeError
 from flows.ingest import ingest
+from tests.conftest import copy_warehouse
 from warehouse.connect import fetch_one
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,6 +190,18 @@ def test_a_folder_without_input_files_is_refused_before_the_warehouse_is_made(tm
     assert not db.exists()
 
 
+def test_a_refresh_of_a_folder_emptied_since_keeps_the_warehouse_and_warns(ingested, tmp_path):
+    """A scheduled refresh must not fail every night because a download folder was cleared."""
+    db = copy_warehouse(ingested, tmp_path)
+    before = row_counts(db)
+    (tmp_path / "emptied").mkdir()
+    summary = ingest(tmp_path / "emptied", db)
+    assert (summary.loaded, summary.rejected) == (0, 0)
+    assert summary.warnings and "no file to ingest" in summary.warnings[0]
+    assert "the warehouse is kept" in summary.warnings[0]
+    assert row_counts(db) == before
+
+
 def test_the_prefect_flow_reports_a_degae_error_in_one_line_without_a_traceback(tmp_path):
     """Prefect logs a failed run's exception; for degae's own errors it keeps only the line."""
     env = {
@@ -210,5 +223,5 @@ def test_the_prefect_flow_reports_a_degae_error_in_one_line_without_a_traceback(
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
     assert "Flow run" in output, "the flow must have run under Prefect"
-    assert "error: " in done.stderr and "no file to ingest, it is empty" in done.stderr
+    assert "error: " in done.stderr and "no file to ingest, it holds no input" in done.stderr
     assert "Traceback" not in output

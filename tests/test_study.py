@@ -125,6 +125,7 @@ def test_dropped_genes_are_exactly_those_missing_in_some_series(compendium, stud
     keep = load_bundle(model.model_dir).preprocessor.keep
     assert not set(keep) & {all_genes[g] for g in dropped}
     assert model.metrics["n_genes_in_every_series"] == len(all_genes) - len(dropped)
+    assert model.metrics["runtime"]["tensorflow"]
 
 
 def test_split_is_64_16_20_of_contrasts_at_random_with_seed_69(study_db):
