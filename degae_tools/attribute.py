@@ -19,8 +19,7 @@ import tensorflow as tf
 from degae_tools import console
 from degae_tools.attribute_config import RULES, AttributeConfig
 from degae_tools.errors import ModelError
-from warehouse.connect import connect
-from warehouse.load import transaction
+from warehouse.connect import connect, transaction
 from warehouse.migrate import read_query
 
 LogitFn = Callable[[tf.Tensor], tf.Tensor]

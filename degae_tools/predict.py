@@ -24,8 +24,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from degae_tools import console
 from degae_tools.errors import Log2FCTableError, ModelError
-from warehouse.connect import connect
-from warehouse.load import transaction
+from warehouse.connect import connect, transaction
 from warehouse.migrate import read_query
 
 HEAD_FILE = "go_head.keras"

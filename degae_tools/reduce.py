@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 
 from degae_tools import console
 from degae_tools.errors import ModelError, ReduceError
-from warehouse.connect import connect
+from warehouse.connect import connect, transaction
 from warehouse.export import (
     SPLITS,
     batch_matrix,
@@ -35,7 +35,6 @@ from warehouse.export import (
     iter_log2fc_batches,
     split_contrasts,
 )
-from warehouse.load import transaction
 from warehouse.migrate import read_query
 
 VARIANCE_LEVELS = (0.5, 0.8, 0.9)

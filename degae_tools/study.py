@@ -28,8 +28,7 @@ from degae_tools.go import EnrichmentConfig
 from degae_tools.models import AutoencoderConfig
 from degae_tools.preprocess import Preprocessor
 from warehouse import export
-from warehouse.connect import connect
-from warehouse.load import transaction
+from warehouse.connect import connect, transaction
 from warehouse.migrate import read_query
 
 if TYPE_CHECKING:

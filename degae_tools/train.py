@@ -36,8 +36,7 @@ from degae_tools.errors import ModelError
 from degae_tools.models import AutoencoderConfig, build_autoencoder, set_kl_weight
 from degae_tools.preprocess import Preprocessor, RunningMoments
 from warehouse import export
-from warehouse.connect import connect
-from warehouse.load import transaction
+from warehouse.connect import connect, transaction
 from warehouse.migrate import read_query
 
 CHECKPOINT = "checkpoint.npz"

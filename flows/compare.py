@@ -26,7 +26,7 @@ from degae_tools.study import StudyPreset, train_study, write_study_split
 from flows.differential import differential
 from flows.enrichment import enrichment
 from flows.ingest import ingest
-from warehouse.load import transaction
+from warehouse.connect import transaction
 from warehouse.migrate import read_query
 
 PIPELINES = ("study", "degae")

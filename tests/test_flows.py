@@ -58,7 +58,8 @@ def test_a_sample_sequenced_in_two_runs_is_their_summed_counts(analysed, tmp_pat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from warehouse.load import rebuild_contrasts, transaction
+    from warehouse.connect import transaction
+    from warehouse.load import rebuild_contrasts
 
     db = copy_warehouse(analysed, tmp_path)
     con = warehouse.connect(db, write=True)

@@ -10,7 +10,8 @@ import duckdb
 import polars as pl
 
 from degae_tools.sources import Rejection
-from warehouse.load import record_rejections, transaction, upsert
+from warehouse.connect import transaction
+from warehouse.load import record_rejections, upsert
 
 
 @dataclass(frozen=True)
