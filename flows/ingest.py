@@ -18,6 +18,7 @@ import warehouse
 from degae_tools.errors import DegaeError
 from degae_tools.sources.layout import IGNORED_DIRS, KINDS, discover
 from warehouse import load
+from warehouse.migrate import read_query
 
 # Newly loaded files of these kinds may name genes or GO IDs that earlier annotations lacked.
 RETRY_AFTER = ("gene_info", "gene_xrefs", "ontology")
@@ -129,8 +130,7 @@ def has_loaded_files(db_path: Path) -> bool:
         return False
     con = warehouse.connect(db_path)
     try:
-        loaded = "SELECT count(*) FROM raw.source_files WHERE status = 'loaded'"
-        return con.sql(loaded).fetchall()[0][0] > 0
+        return con.sql(read_query("ingest_loaded_files")).fetchall()[0][0] > 0
     except duckdb.CatalogException:  # not migrated yet
         return False
     finally:
