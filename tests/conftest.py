@@ -11,11 +11,25 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from degae_tools.sources.simulate import SimulationConfig, simulate
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli_command(*args: str) -> list[str]:
+    """`degae-tools ARGS` as a command line run by this Python (for tests in a subprocess)."""
+    return [sys.executable, "-m", "degae_tools.cli", *args]
+
+
+def checkout_env(**extra: str) -> dict[str, str]:
+    """This process's environment with the checkout importable, plus `extra` variables."""
+    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
+
 
 # `../shared/data` beside the checkout (as CI lays it), else the development machine's copy.
 SHARED_DATA = next(

@@ -16,10 +16,9 @@ import pytest
 
 import warehouse
 from degae_tools.atomic import atomic_path
-from tests.conftest import copy_warehouse
+from tests.conftest import REPO, checkout_env, cli_command, copy_warehouse
 from warehouse.fingerprint import fingerprint
 
-REPO = Path(__file__).resolve().parents[1]
 # limma one series per transaction, announcing each chunk written so the test can kill mid-run.
 DIFFERENTIAL = """
 from pathlib import Path
@@ -54,7 +53,7 @@ def test_killed_limma_resumes_to_the_same_warehouse(
     ingested, analysed, tmp_path, chunks_before_kill
 ):
     db = copy_warehouse(ingested, tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = checkout_env()
     code = DIFFERENTIAL.format(db=str(db))
     proc = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True
@@ -100,9 +99,9 @@ def test_a_full_disk_stops_limma_with_one_clear_line_and_a_rerun_finishes_it(
     ingested, analysed, tmp_path
 ):
     db = copy_warehouse(ingested, tmp_path)
-    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "de", "--db", str(db)]
+    command = cli_command("--quiet", "de", "--db", str(db))
     command += ["--chunk-size", "1", "--task-runner", "none"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = checkout_env()
     stopped = subprocess.run(
         command, cwd=REPO, env=env, capture_output=True, text=True, preexec_fn=full_disk(500_000)
     )
@@ -123,11 +122,11 @@ def test_a_full_disk_stops_an_export_with_one_clear_line_and_no_half_written_fil
     analysed, tmp_path
 ):
     out = tmp_path / "parquet"
-    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "export", "--db", str(analysed)]
+    command = cli_command("--quiet", "export", "--db", str(analysed))
     stopped = subprocess.run(
         [*command, str(out)],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=checkout_env(),
         capture_output=True,
         text=True,
         preexec_fn=full_disk(20_000),
@@ -153,12 +152,12 @@ def test_a_file_written_atomically_is_complete_or_as_it_was(tmp_path):
 def test_a_full_disk_stops_training_with_one_clear_line_and_registers_nothing(analysed, tmp_path):
     db = copy_warehouse(analysed, tmp_path)
     model = tmp_path / "model"
-    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "train", "--db", str(db)]
+    command = cli_command("--quiet", "train", "--db", str(db))
     command += ["--model-dir", str(model), "--neurons", "256", "--layers", "2", "--epochs", "1"]
     stopped = subprocess.run(
         command,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=checkout_env(),
         capture_output=True,
         text=True,
         preexec_fn=full_disk(1_000_000),  # room for the data cache, not for a checkpoint
@@ -189,10 +188,6 @@ def read_only(folder: Path, command: list[str]) -> list[str]:
     return [*wrap, str(folder), *command]
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "degae_tools.cli", "--quiet", *args]
-
-
 def test_a_warehouse_on_a_read_only_mount_is_queried_and_refuses_writes_in_one_line(
     analysed, tmp_path
 ):
@@ -200,14 +195,16 @@ def test_a_warehouse_on_a_read_only_mount_is_queried_and_refuses_writes_in_one_l
     folder.mkdir()
     db = copy_warehouse(analysed, folder)
     before = of(db)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    query = cli("sql", "SELECT count(*) AS n FROM core.contrasts", "--db", str(db))
+    env = checkout_env()
+    query = cli_command(
+        "--quiet", "sql", "SELECT count(*) AS n FROM core.contrasts", "--db", str(db)
+    )
     answered = subprocess.run(read_only(folder, query), cwd=REPO, env=env, capture_output=True)
     assert answered.returncode == 0, answered.stderr
     assert str(before["core.contrasts"][0]).encode() in answered.stdout
 
     refused = subprocess.run(
-        read_only(folder, cli("de", "--db", str(db), "--task-runner", "none")),
+        read_only(folder, cli_command("--quiet", "de", "--db", str(db), "--task-runner", "none")),
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -225,11 +222,13 @@ def test_training_into_a_read_only_folder_says_where_to_write_and_registers_noth
     db = copy_warehouse(analysed, tmp_path)
     models = tmp_path / "models"
     models.mkdir()
-    train = cli("train", "--db", str(db), "--model-dir", str(models / "m"), "--neurons", "8")
+    train = cli_command(
+        "--quiet", "train", "--db", str(db), "--model-dir", str(models / "m"), "--neurons", "8"
+    )
     stopped = subprocess.run(
         read_only(models, [*train, "--epochs", "1"]),
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=checkout_env(),
         capture_output=True,
         text=True,
     )

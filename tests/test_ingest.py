@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +12,9 @@ import pytest
 import warehouse
 from degae_tools.errors import DegaeError
 from flows.ingest import ingest
-from tests.conftest import copy_warehouse
+from tests.conftest import REPO, checkout_env, cli_command, copy_warehouse
 from warehouse.connect import fetch_one
 
-REPO = Path(__file__).resolve().parents[1]
 TABLES = [
     "raw.dee2_runs",
     "raw.geo_samples",
@@ -204,14 +201,11 @@ def test_a_refresh_of_a_folder_emptied_since_keeps_the_warehouse_and_warns(inges
 
 def test_the_prefect_flow_reports_a_degae_error_in_one_line_without_a_traceback(tmp_path):
     """Prefect logs a failed run's exception; for degae's own errors it keeps only the line."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
+    env = checkout_env(
+        PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
+    )
     (tmp_path / "empty").mkdir()
-    command = [sys.executable, "-m", "degae_tools.cli", "ingest", str(tmp_path / "empty")]
+    command = cli_command("ingest", str(tmp_path / "empty"))
     done = subprocess.run(
         [*command, "--db", str(tmp_path / "w.duckdb")],
         cwd=REPO,

@@ -8,16 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 import warehouse
 from flows.refresh import refresh_flow
+from tests.conftest import REPO, checkout_env
 from warehouse.connect import fetch_one
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_a_refresh_with_nothing_new_does_nothing(compendium, tmp_path):
@@ -81,12 +79,7 @@ def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
 ):
     api = prefect_server
     db = tmp_path / "w.duckdb"
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": api,
-        "PREFECT_HOME": str(tmp_path / "prefect-client"),
-        "PYTHONPATH": str(REPO),
-    }
+    env = checkout_env(PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "prefect-client"))
     code = f"from flows.refresh import serve; serve({str(compendium)!r}, {str(db)!r}, '0 3 * * *')"
     served = subprocess.Popen(
         [sys.executable, "-c", code],

@@ -6,8 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -25,10 +23,10 @@ from degae_tools.errors import ModelError
 from degae_tools.models import AutoencoderConfig
 from degae_tools.preprocess import Preprocessor
 from degae_tools.train import load_bundle, train
+from tests.conftest import REPO, checkout_env, cli_command
 from tests.warehouse_fixtures import tiny_warehouse
 from warehouse import export
 
-REPO = Path(__file__).resolve().parents[1]
 QUICK = {"neurons": 8, "layers": 1, "batch_size": 8, "learning_rate": 1e-2}
 
 
@@ -288,9 +286,9 @@ def test_training_also_runs_on_onednn_ops_the_default_outside_the_tests(db, tmp_
     """The tests run on TensorFlow's own kernels (tests/conftest.py); users get oneDNN's."""
     copy = tmp_path / "w.duckdb"
     shutil.copy(db, copy)
-    command = [sys.executable, "-m", "degae_tools.cli", "--quiet", "train", "--db", str(copy)]
+    command = cli_command("--quiet", "train", "--db", str(copy))
     command += ["--neurons", "8", "--epochs", "2", "--model-dir", str(tmp_path / "m")]
-    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "1", "PYTHONPATH": str(REPO)}
+    env = checkout_env(TF_ENABLE_ONEDNN_OPTS="1")
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     con = duckdb.connect(str(copy), read_only=True)
