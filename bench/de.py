@@ -1,4 +1,4 @@
-"""degae_tools.de against R limma: per-dataset time for the full DE pipeline on 48,978 genes.
+"""degae_tools.limma against R limma: per-dataset time for the full DE pipeline on 48,978 genes.
 
 Both sides run log-CPM → lmFit → contrasts.fit → eBayes → topTable(number = Inf) on the same
 simulated counts; R is timed inside R (system.time over a loop) so its start-up does not count.
@@ -19,7 +19,7 @@ import click
 import numpy as np
 import polars as pl
 
-from degae_tools.de import DEConfig, limma, limma_batch
+from degae_tools.limma import DEConfig, limma, limma_batch
 
 RESULTS = Path(__file__).parent / "results" / "de.json"
 
@@ -212,7 +212,7 @@ def main(
         f"; speed-up {r_wall / single_wall:.1f}x wall, {r_cpu / single_cpu:.1f}x cpu"
     )
     result = {
-        "benchmark": "limma pipeline per dataset: degae_tools.de vs R limma",
+        "benchmark": "limma pipeline per dataset: degae_tools.limma vs R limma",
         "method": (
             "log-CPM, lmFit, contrasts.fit, eBayes, topTable(number = Inf) on the same simulated "
             "negative-binomial counts; R timed by system.time inside one Rscript loop; degae's "

@@ -30,7 +30,7 @@ from goatools.anno.update_association import update_association
 from goatools.go_enrichment import GOEnrichmentStudy
 from goatools.obo_parser import GODag
 
-from degae_tools.go import EnrichmentConfig, Ontology, enrich, enrich_batch
+from degae_tools.enrichment import EnrichmentConfig, Ontology, enrich, enrich_batch
 from degae_tools.sources.obo import read_obo
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -420,8 +420,8 @@ def store_attributions(db_path: Path | None, model_id: str, out: Attributions) -
         con.register("new_terms", out.terms)
         with transaction(con):
             for table in ("pairs", "genes", "terms"):
-                con.execute(read_query(f"attribute_delete_{table}"), [model_id])
-                con.execute(read_query(f"attribute_insert_{table}"))
+                con.execute(read_query(f"attribute/delete_{table}"), [model_id])
+                con.execute(read_query(f"attribute/insert_{table}"))
     finally:
         con.close()
 
@@ -433,7 +433,7 @@ def export_gmt(db_path: Path | None, model_id: str, path: Path, top: int = 50) -
     """
     con = connect(db_path)
     try:
-        rows = con.execute(read_query("attribute_gmt"), [model_id, top]).fetchall()
+        rows = con.execute(read_query("attribute/gmt"), [model_id, top]).fetchall()
     finally:
         con.close()
     if not rows:

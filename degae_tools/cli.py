@@ -239,7 +239,7 @@ def de(
     task_runner: str,
 ) -> None:
     """limma for every included contrast without results (lmFit, contrasts.fit, eBayes)."""
-    from degae_tools.de import DEConfig
+    from degae_tools.limma import DEConfig
     from flows.differential import differential, differential_flow, runner
 
     path = resolve_db(db)
@@ -281,7 +281,7 @@ def enrich(
     task_runner: str,
 ) -> None:
     """GO enrichment of every contrast's DE genes (hypergeometric, BH FDR, GOfuncR-style FWER)."""
-    from degae_tools.go import EnrichmentConfig
+    from degae_tools.enrichment import EnrichmentConfig
     from flows.differential import runner
     from flows.enrichment import enrichment, enrichment_flow
 

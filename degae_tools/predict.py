@@ -340,7 +340,7 @@ def resolve_model_dir(db_path: Path | None, model: str) -> Path:
         return Path(model)
     con = connect(db_path)
     try:
-        row = con.execute(read_query("predict_model_path"), [model]).fetchone()
+        row = con.execute(read_query("predict/model_path"), [model]).fetchone()
     finally:
         con.close()
     if row is None or row[0] is None:
@@ -355,7 +355,7 @@ def model_split_name(con, bundle, config: PredictConfig) -> str:
     name = config.split_name or getattr(bundle, "split_name", None)
     if name:
         return name
-    names = [r[0] for r in con.execute(read_query("predict_split_names")).fetchall()]
+    names = [r[0] for r in con.execute(read_query("predict/split_names")).fetchall()]
     if len(names) != 1:
         raise ModelError(f"ml.splits holds {len(names)} splits {names}: pass --split-name")
     return names[0]
@@ -515,12 +515,12 @@ def _store(
         con.register("new_predictions", predictions)
         con.register("new_metrics", metric_rows)
         with transaction(con):
-            con.execute(read_query("predict_delete_predictions"), [model_id])
-            con.execute(read_query("predict_delete_metrics"), [model_id])
-            con.execute(read_query("predict_insert_predictions"))
-            con.execute(read_query("predict_insert_metrics"))
+            con.execute(read_query("predict/delete_predictions"), [model_id])
+            con.execute(read_query("predict/delete_metrics"), [model_id])
+            con.execute(read_query("predict/insert_predictions"))
+            con.execute(read_query("predict/insert_metrics"))
             con.execute(
-                read_query("predict_upsert_model"),
+                read_query("predict/upsert_model"),
                 [
                     predictor_id,
                     str(model_dir),
@@ -597,11 +597,11 @@ def log2fc_for_experiment(
     """A raw log2FC vector in gene_index order: a stored contrast's, or read from a TSV file."""
     con = connect(db_path)
     try:
-        genes = con.execute(read_query("predict_genes")).fetchall()
+        genes = con.execute(read_query("predict/genes")).fetchall()
         n_genes = max(g[1] for g in genes) + 1 if genes else 0
         if tsv is not None:
             return read_log2fc_tsv(tsv, {g[0]: g[1] for g in genes}, n_genes)
-        rows = con.execute(read_query("predict_contrast_log2fc"), [contrast_id]).fetchall()
+        rows = con.execute(read_query("predict/contrast_log2fc"), [contrast_id]).fetchall()
     finally:
         con.close()
     if not rows:
@@ -616,7 +616,7 @@ def with_term_names(db_path: Path | None, scores: pl.DataFrame) -> pl.DataFrame:
     """`scores` with each GO term's name from core.go_terms (NULL where unknown)."""
     con = connect(db_path)
     try:
-        rows = con.execute(read_query("predict_term_names"), [scores["go_id"].to_list()]).fetchall()
+        rows = con.execute(read_query("predict/term_names"), [scores["go_id"].to_list()]).fetchall()
     finally:
         con.close()
     names = pl.DataFrame(rows, schema={"go_id": pl.String, "name": pl.String}, orient="row")

@@ -389,18 +389,18 @@ def contrast_labels(
     core.datasets (gse, group_key, species, ...). None means no label (drawn grey).
     """
     if color_by == "top_go":
-        rows = con.execute(read_query("reduce_top_go")).fetchall()
+        rows = con.execute(read_query("reduce/top_go")).fetchall()
         by_id = {c: f"{name} ({go_id})" if name else go_id for c, go_id, name, _ in rows}
         return [by_id.get(c) for c in contrast_ids], "most common enriched GO term"
-    terms = con.execute(read_query("reduce_term_lookup"), [color_by]).fetchall()
+    terms = con.execute(read_query("reduce/term_lookup"), [color_by]).fetchall()
     if terms:
         go_id, name = terms[0]
-        rows = con.execute(read_query("reduce_term_enriched"), [go_id]).fetchall()
+        rows = con.execute(read_query("reduce/term_enriched"), [go_id]).fetchall()
         enriched = {r[0] for r in rows}
         labels = ["enriched" if c in enriched else None for c in contrast_ids]
         return labels, f"{name or go_id} ({go_id})"
-    contrasts = con.sql(read_query("reduce_contrast_attributes")).to_arrow_table()
-    datasets = con.sql(read_query("reduce_dataset_attributes")).to_arrow_table()
+    contrasts = con.sql(read_query("reduce/contrast_attributes")).to_arrow_table()
+    datasets = con.sql(read_query("reduce/dataset_attributes")).to_arrow_table()
     if color_by in contrasts.column_names and color_by != "contrast_id":
         keys, table, key = contrast_ids, contrasts, "contrast_id"
     elif color_by in datasets.column_names:
@@ -438,14 +438,14 @@ def _latent_model(con: duckdb.DuckDBPyConnection, model: str | None) -> str | No
         return json.loads((Path(model) / "config.json").read_text())["model_id"]
     if model is not None:
         return model
-    rows = con.execute(read_query("reduce_latest_latent_model")).fetchall()
+    rows = con.execute(read_query("reduce/latest_latent_model")).fetchall()
     return rows[0][0] if rows else None
 
 
 def _read_latent(
     con: duckdb.DuckDBPyConnection, model: str
 ) -> tuple[list[str], list[str | None], np.ndarray]:
-    table = con.sql(read_query("reduce_latent"), params=[model]).to_arrow_table()
+    table = con.sql(read_query("reduce/latent"), params=[model]).to_arrow_table()
     if table.num_rows < 3:
         raise ModelError(
             f"model {model!r} has {table.num_rows} latent codes in ml.embeddings (method "
@@ -512,15 +512,15 @@ def _store(
     try:
         with transaction(con):
             for model_id, method, ids, splits, coords in batches:
-                con.execute(read_query("reduce_delete_embeddings"), [model_id, method])
+                con.execute(read_query("reduce/delete_embeddings"), [model_id, method])
                 table = _embedding_table(model_id, method, ids, splits, coords)
                 con.register("embedding_rows", table)
-                con.execute(read_query("reduce_insert_embeddings"))
+                con.execute(read_query("reduce/insert_embeddings"))
                 con.unregister("embedding_rows")
             for check in checks:
-                con.execute(read_query("reduce_delete_validation"), [run_id, check])
+                con.execute(read_query("reduce/delete_validation"), [run_id, check])
             con.register("validation_rows", pa.Table.from_pylist(validation))
-            con.execute(read_query("reduce_insert_validation"))
+            con.execute(read_query("reduce/insert_validation"))
             con.unregister("validation_rows")
     finally:
         con.close()

@@ -107,9 +107,9 @@ def write_report(
 
 def warehouse_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Row counts, GEO series included or excluded (and why), and DE/GO steps run or skipped."""
-    counts = _rows(con, "report_summary")
-    inclusion = _rows(con, "report_inclusion")
-    steps = _rows(con, "report_de_go_counts")
+    counts = _rows(con, "report/summary")
+    inclusion = _rows(con, "report/inclusion")
+    steps = _rows(con, "report/de_go_counts")
     if not inclusion and not any(n for _, n in counts):
         return None
     section = Section(
@@ -157,12 +157,12 @@ def warehouse_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Secti
 
 def reduction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Explained variance and the PCA/t-SNE pictures of the newest `reduce` run."""
-    run = _rows(con, "report_reduce_run")
+    run = _rows(con, "report/reduce_run")
     if not run:
         return None
     run_id, genes_kept, genes, detail = run[0]
-    ratio = [r[1] for r in _rows(con, "report_explained_variance", [run_id])]
-    methods = [m for m, _ in _rows(con, "report_embedding_methods", [run_id])]
+    ratio = [r[1] for r in _rows(con, "report/explained_variance", [run_id])]
+    methods = [m for m, _ in _rows(con, "report/embedding_methods", [run_id])]
     if not ratio and not methods:
         return None
     config = json.loads(detail).get("config", {}) if detail else {}
@@ -199,7 +199,7 @@ def reduction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Secti
 
 def latent_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Autoencoder latent codes projected to 2-D by `reduce` (latent_pca, latent_tsne)."""
-    models = [r[0] for r in _rows(con, "report_latent_models", [MAX_MODELS])]
+    models = [r[0] for r in _rows(con, "report/latent_models", [MAX_MODELS])]
     if not models:
         return None
     section = Section(
@@ -210,7 +210,7 @@ def latent_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section 
         "lacks is what the autoencoder learned.",
     )
     for model_id in models:
-        methods = [m for m, _ in _rows(con, "report_embedding_methods", [model_id])]
+        methods = [m for m, _ in _rows(con, "report/embedding_methods", [model_id])]
         pictures = [
             _embedding_figure(con, figures, model_id, m) for m in methods if m.startswith("latent_")
         ]
@@ -220,7 +220,7 @@ def latent_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section 
 
 def models_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Every trained model with its kind, date and headline metrics."""
-    models = _rows(con, "report_models")
+    models = _rows(con, "report/models")
     if not models:
         return None
     rows = [
@@ -258,7 +258,7 @@ def _reads(kind: str, config: str | None) -> str:
 
 def training_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Training and validation loss per epoch of the newest models."""
-    rows = _rows(con, "report_history", [MAX_MODELS])
+    rows = _rows(con, "report/history", [MAX_MODELS])
     if not rows:
         return None
     histories: dict[str, list[dict[str, float]]] = {}
@@ -282,7 +282,7 @@ def training_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Sectio
 
 def search_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Cross-validated loss of every architecture tried, and the best ones per search."""
-    trials = _rows(con, "report_trials")
+    trials = _rows(con, "report/trials")
     if not trials:
         return None
     columns = ["search_id", "trial", "fold", "neurons", "layers", "kind", "val_loss", "seconds"]
@@ -304,7 +304,7 @@ def search_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section 
         ]
         if pictures:
             section.blocks.append(_grid(pictures))
-    best = _rows(con, "report_search_best")
+    best = _rows(con, "report/search_best")
     section.blocks.append(
         _titled(
             "Best architectures",
@@ -316,7 +316,7 @@ def search_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section 
 
 def reconstruction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Held-out reconstruction R² of each autoencoder beside PCA of the same latent size."""
-    rows = _rows(con, "report_reconstruction")
+    rows = _rows(con, "report/reconstruction")
     if not rows:
         return None
     values: dict[str, dict[str, float]] = {}
@@ -340,7 +340,7 @@ def reconstruction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> 
 
 def go_prediction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """GO-term prediction from the latent code against the baselines, and the best terms."""
-    rows = _rows(con, "report_go_metrics")
+    rows = _rows(con, "report/go_metrics")
     if not rows:
         return None
     section = Section(
@@ -367,7 +367,7 @@ def go_prediction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> S
     ]
     table = _table(["model", "predictor", "average", "AUROC", "AUPRC", "terms"], rows)
     section.blocks.append(_row(_grid(pictures), table) if pictures else table)
-    best = _rows(con, "report_go_best_terms", [BEST_TERMS])
+    best = _rows(con, "report/go_best_terms", [BEST_TERMS])
     if best:
         section.blocks.append(
             _titled(
@@ -392,7 +392,7 @@ def go_prediction_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> S
 
 def term_genes_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """The genes integrated gradients credit most for each GO term's prediction."""
-    rows = _rows(con, "report_term_genes", [MAX_TERMS, GENES_PER_TERM])
+    rows = _rows(con, "report/term_genes", [MAX_TERMS, GENES_PER_TERM])
     if not rows:
         return None
     terms: dict[tuple[str, str], dict[str, Any]] = {}
@@ -420,7 +420,7 @@ def term_genes_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Sect
 
 def checks_section(con: duckdb.DuckDBPyConnection, figures: Figures) -> Section | None:
     """Every rerunnable check stored in ml.validation (precision@k, Jaccard, completeness, ...)."""
-    rows = _rows(con, "report_validation")
+    rows = _rows(con, "report/validation")
     if not rows:
         return None
     shown = [[m, c, method, v, n, _short_json(d)] for m, c, method, v, n, d in rows]
@@ -496,7 +496,7 @@ def _embedding_figure(
     method: str,
     ratio: Sequence[float] = (),
 ) -> str:
-    rows = _rows(con, "report_embedding", [model_id, method])
+    rows = _rows(con, "report/embedding", [model_id, method])
     ids = [r[0] for r in rows]
     coords = [[r[1], r[2] if r[2] is not None else 0.0] for r in rows]
     labels, legend = contrast_labels(con, ids, "top_go")

@@ -121,7 +121,7 @@ def _row_blocks(x: np.ndarray, rows: np.ndarray, chunk: int = 256) -> Iterator[n
 def _finished(db_path: Path, search_id: str) -> dict[tuple[int, int], dict[str, Any]]:
     con = connect(db_path)
     try:
-        cursor = con.execute(read_query("train_search_trials"), {"search_id": search_id})
+        cursor = con.execute(read_query("train/search_trials"), {"search_id": search_id})
         names = [d[0] for d in cursor.description]
         rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     finally:
@@ -132,7 +132,7 @@ def _finished(db_path: Path, search_id: str) -> dict[tuple[int, int], dict[str, 
 def _record(db_path: Path, row: dict[str, Any]) -> None:
     con = connect(db_path, write=True)
     try:
-        con.execute(read_query("train_insert_trial"), row)
+        con.execute(read_query("train/insert_trial"), row)
     finally:
         con.close()
 

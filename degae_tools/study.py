@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from degae_tools.de import DEConfig
+from degae_tools.enrichment import EnrichmentConfig
 from degae_tools.errors import ModelError
-from degae_tools.go import EnrichmentConfig
+from degae_tools.limma import DEConfig
 from degae_tools.models import AutoencoderConfig
 from degae_tools.preprocess import Preprocessor
 from warehouse import export
@@ -92,7 +92,7 @@ class StudyPreset:
 
 def genes_in_every_series(con) -> np.ndarray:
     """gene_index of the genes with a log2FC in every finished contrast (sorted)."""
-    rows = con.execute(read_query("study_genes_in_every_contrast")).fetchall()
+    rows = con.execute(read_query("study/genes_in_every_contrast")).fetchall()
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
@@ -120,7 +120,7 @@ def write_study_split(db_path: Path, preset: StudyPreset = StudyPreset()) -> dic
     returns the contrasts per split."""
     con = connect(db_path, write=True)
     try:
-        candidates = con.execute(read_query("export_split_candidates")).fetchall()
+        candidates = con.execute(read_query("export/split_candidates")).fetchall()
         assigned = study_split([c for c, _ in candidates], preset)
         rows = pa.table(
             {
@@ -131,8 +131,8 @@ def write_study_split(db_path: Path, preset: StudyPreset = StudyPreset()) -> dic
         )
         con.register("study_split_rows", rows)
         with transaction(con):
-            con.execute(read_query("study_split_delete"), {"split_name": preset.split_name})
-            con.execute(read_query("study_split_insert"), {"split_name": preset.split_name})
+            con.execute(read_query("study/split_delete"), {"split_name": preset.split_name})
+            con.execute(read_query("study/split_insert"), {"split_name": preset.split_name})
     finally:
         con.close()
     return {s: sum(v == s for v in assigned.values()) for s in export.SPLITS}
@@ -193,7 +193,7 @@ def train_study(
     config = preset.autoencoder_config(**overrides)
     con = connect(db_path)
     try:
-        known = con.execute(read_query("predict_split_names")).fetchall()
+        known = con.execute(read_query("predict/split_names")).fetchall()
         if preset.split_name not in {r[0] for r in known}:
             con.close()
             write_study_split(db_path, preset)

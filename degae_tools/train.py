@@ -555,11 +555,11 @@ def write_model_rows(
             con.register(name, table)
         with transaction(con):
             for table in ("models", "history", "embeddings", "reconstruction"):
-                con.execute(read_query(f"train_delete_{table}"), {"model_id": model_id})
-            con.execute(read_query("train_insert_model"), model_row)
-            con.execute(read_query("train_insert_history"))
-            con.execute(read_query("train_insert_embeddings"))
-            con.execute(read_query("train_insert_reconstruction"))
+                con.execute(read_query(f"train/delete_{table}"), {"model_id": model_id})
+            con.execute(read_query("train/insert_model"), model_row)
+            con.execute(read_query("train/insert_history"))
+            con.execute(read_query("train/insert_embeddings"))
+            con.execute(read_query("train/insert_reconstruction"))
     finally:
         con.close()
 

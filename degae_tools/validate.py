@@ -141,9 +141,9 @@ def validate(
     try:
         split_name = model_split_name(con, predictor, predictor.config)
         test, _ = load_split(con, split_name, "test", predictor.go_ids, predictor.config)
-        pairs = con.execute(read_query("attribute_validate_pairs"), [model_id]).fetchall()
-        stored = con.execute(read_query("attribute_validate_topk"), [model_id, k]).fetchall()
-        genes = dict(con.execute(read_query("predict_genes")).fetchall())
+        pairs = con.execute(read_query("attribute/validate_pairs"), [model_id]).fetchall()
+        stored = con.execute(read_query("attribute/validate_topk"), [model_id, k]).fetchall()
+        genes = dict(con.execute(read_query("predict/genes")).fetchall())
         train = val = None
         if config.n_seeds > 1:
             train, _ = load_split(con, split_name, "train", predictor.go_ids, predictor.config)
@@ -275,6 +275,6 @@ def store_validation(db_path: Path | None, table: pl.DataFrame) -> None:
     con = connect(db_path, write=True)
     try:
         con.register("new_validation", table.to_arrow())
-        con.execute(read_query("attribute_insert_validation"))
+        con.execute(read_query("attribute/insert_validation"))
     finally:
         con.close()

@@ -262,8 +262,8 @@ def store(comparison: Comparison) -> None:
         warehouse.migrate(con)
         con.register("study_comparison_rows", pa.Table.from_pylist(comparison.rows))
         with transaction(con):
-            con.execute(read_query("study_comparison_delete"), {"run_id": comparison.run_id})
-            con.execute(read_query("study_comparison_insert"))
+            con.execute(read_query("study/comparison_delete"), {"run_id": comparison.run_id})
+            con.execute(read_query("study/comparison_insert"))
     finally:
         con.close()
 
@@ -279,7 +279,7 @@ def report_section(con: duckdb.DuckDBPyConnection, figures: Any = None) -> Any:
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = 'ml' AND table_name = 'study_comparison'"
     ).fetchone()[0]
-    rows = con.execute(read_query("study_comparison_latest")).fetchall() if exists else []
+    rows = con.execute(read_query("study/comparison_latest")).fetchall() if exists else []
     if not rows:
         return None
     out = Comparison("latest", Path(), Path())

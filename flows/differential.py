@@ -18,8 +18,8 @@ from prefect.context import FlowRunContext
 
 import warehouse
 from degae_tools import console
-from degae_tools.de import DEConfig, de_table
 from degae_tools.errors import DegaeError, DesignError
+from degae_tools.limma import DEConfig, de_table
 from warehouse.connect import fetch_frame
 from warehouse.load import RUN_SEPARATOR, counts_dir, read_counts, sample_counts
 from warehouse.migrate import read_query
@@ -58,7 +58,7 @@ class DESummary:
 
 def plan(con, config: DEConfig = DEConfig()) -> list[SeriesJob]:
     """Group the included contrasts without results for their current inputs by series."""
-    pending = fetch_frame(con, read_query("de_pending"), [json.dumps(asdict(config))])
+    pending = fetch_frame(con, read_query("de/pending"), [json.dumps(asdict(config))])
     root = counts_dir(con).parent
     jobs = []
     for (gse,), rows in pending.partition_by("gse", as_dict=True, maintain_order=True).items():

@@ -19,7 +19,13 @@ from prefect.context import FlowRunContext
 
 import warehouse
 from degae_tools import console
-from degae_tools.go import EnrichmentConfig, GeneAnnotations, Ontology, enrich_batch, gene_sets
+from degae_tools.enrichment import (
+    EnrichmentConfig,
+    GeneAnnotations,
+    Ontology,
+    enrich_batch,
+    gene_sets,
+)
 from flows.differential import DESummary
 from warehouse.connect import fetch_frame, fetch_one
 from warehouse.migrate import read_query
@@ -95,7 +101,7 @@ def enrichment(
     settings = json.dumps(asdict(config))
     con = warehouse.connect(db_path, write=True)
     warehouse.migrate(con)
-    hashes = dict(con.sql(read_query("go_pending"), params=[settings]).fetchall())
+    hashes = dict(con.sql(read_query("go/pending"), params=[settings]).fetchall())
     pending = list(hashes)
     annotations = load_annotations(con, config.relations)
     con.close()
@@ -104,7 +110,7 @@ def enrichment(
     in_flow = FlowRunContext.get() is not None
     for chunk in console.progress(chunks, len(chunks), "GO enrichment"):
         con = warehouse.connect(db_path)
-        de = fetch_frame(con, read_query("de_significance"), [chunk])
+        de = fetch_frame(con, read_query("go/de_significance"), [chunk])
         con.close()
         step = enrich_chunk if in_flow else enrich_chunk.fn
         results, runs = step(de, annotations, config)

@@ -130,7 +130,7 @@ def has_loaded_files(db_path: Path) -> bool:
         return False
     con = warehouse.connect(db_path)
     try:
-        return con.sql(read_query("ingest_loaded_files")).fetchall()[0][0] > 0
+        return con.sql(read_query("ingest/loaded_files")).fetchall()[0][0] > 0
     except duckdb.CatalogException:  # not migrated yet
         return False
     finally:

@@ -1,4 +1,4 @@
-"""degae_tools.de: limma's pipeline in NumPy, behaviour by behaviour."""
+"""degae_tools.limma: limma's pipeline in NumPy, behaviour by behaviour."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 from scipy import special
 
-from degae_tools.de import (
+from degae_tools.errors import DesignError
+from degae_tools.limma import (
     DEConfig,
     contrasts_fit,
     de_table,
@@ -23,7 +24,6 @@ from degae_tools.de import (
     t_test_p,
     trigamma_inverse,
 )
-from degae_tools.errors import DesignError
 
 GROUPS = ["ctrl", "ctrl", "ctrl", "ko", "ko", "ko"]
 

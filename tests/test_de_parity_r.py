@@ -1,4 +1,4 @@
-"""degae_tools.de against R limma itself (lmFit → contrasts.fit → eBayes → topTable)."""
+"""degae_tools.limma against R limma itself (lmFit → contrasts.fit → eBayes → topTable)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from degae_tools.de import DEConfig, limma, lowess
+from degae_tools.limma import DEConfig, limma, lowess
 
 SCRIPT = Path(__file__).parent / "r" / "limma_reference.R"
 COLUMNS = ["logFC", "AveExpr", "t", "P.Value", "adj.P.Val", "B"]

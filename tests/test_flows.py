@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import warehouse
 from degae_tools.cli import main
-from degae_tools.de import de_table
+from degae_tools.limma import de_table
 from flows.differential import differential, plan
 from flows.enrichment import enrichment
 from tests.conftest import copy_warehouse
@@ -127,7 +127,7 @@ def test_a_run_cut_short_resumes_where_it_stopped(ingested, tmp_path):
     con = warehouse.connect(db, write=True)
     first_series = plan(con)[:2]
     con.close()
-    from degae_tools.de import DEConfig
+    from degae_tools.limma import DEConfig
     from flows.differential import DESummary, fit_chunk, write_chunk
 
     partial = DESummary()
@@ -202,7 +202,7 @@ def test_enrich_can_keep_the_studys_over_or_under_rule(ingested, tmp_path):
 def test_new_annotations_or_other_go_settings_redo_the_enrichment(analysed, compendium, tmp_path):
     from dataclasses import replace
 
-    from degae_tools.go import EnrichmentConfig
+    from degae_tools.enrichment import EnrichmentConfig
     from flows.ingest import ingest
 
     db = copy_warehouse(analysed, tmp_path)
@@ -229,7 +229,7 @@ def test_new_annotations_or_other_go_settings_redo_the_enrichment(analysed, comp
 
 
 def test_other_de_settings_refit_every_contrast(analysed, tmp_path):
-    from degae_tools.de import DEConfig
+    from degae_tools.limma import DEConfig
 
     db = copy_warehouse(analysed, tmp_path)
     assert differential(db).done == 0

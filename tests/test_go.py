@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 from scipy.stats import hypergeom
 
-from degae_tools.go import (
+from degae_tools.enrichment import (
     EnrichmentConfig,
     Ontology,
     _shuffled_prefixes,

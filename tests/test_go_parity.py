@@ -17,7 +17,7 @@ from goatools.go_enrichment import GOEnrichmentStudy
 from goatools.obo_parser import GODag
 from goatools.pvalcalc import FisherScipyStats
 
-from degae_tools.go import EnrichmentConfig, Ontology, enrich
+from degae_tools.enrichment import EnrichmentConfig, Ontology, enrich
 from degae_tools.sources.obo import read_obo
 from tests.conftest import SHARED_DATA
 

@@ -1,6 +1,10 @@
-"""The only Python that talks to DuckDB: connect, migrate, load and export."""
+"""The warehouse layer: one handle on a DuckDB file (`Warehouse`), its schema, named queries,
+Arrow exports and user queries. It knows tables, not biology: readers and rules sit above it."""
 
-from warehouse.connect import connect, default_db_path
-from warehouse.migrate import migrate
+# Transitional, until every step takes a Warehouse: the old connection helpers.
+from warehouse.connect import connect  # noqa: E402
+from warehouse.handle import Warehouse, default_db_path, open_warehouse
+from warehouse.migrate import migrate  # noqa: E402
+from warehouse.queries import Query
 
-__all__ = ["connect", "default_db_path", "migrate"]
+__all__ = ["Query", "Warehouse", "connect", "default_db_path", "migrate", "open_warehouse"]

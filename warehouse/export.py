@@ -59,11 +59,11 @@ def ensure_split(
     """
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise WarehouseError(f"split fractions must be three shares summing to 1, got {fractions}")
-    candidates = con.execute(read_query("export_split_candidates")).fetchall()
+    candidates = con.execute(read_query("export/split_candidates")).fetchall()
     if not candidates:
         raise WarehouseError("no contrasts with finished DE results (core.de_runs status 'done')")
     known = dict(
-        con.execute(read_query("export_split_existing"), {"split_name": split_name}).fetchall()
+        con.execute(read_query("export/split_existing"), {"split_name": split_name}).fetchall()
     )
     per_series: dict[str, list[str]] = {}
     for contrast_id, gse in candidates:
@@ -89,7 +89,7 @@ def ensure_split(
     )
     con.register("split_rows", table)
     try:
-        con.execute(read_query("export_split_insert"), {"split_name": split_name})
+        con.execute(read_query("export/split_insert"), {"split_name": split_name})
     finally:
         con.unregister("split_rows")
     return split_name
@@ -103,14 +103,14 @@ def split_contrasts(
         if s not in SPLITS:
             raise WarehouseError(f"unknown split {s!r}: expected one of {', '.join(SPLITS)}")
     rows = con.execute(
-        read_query("export_split_contrasts"), {"split_name": split_name, "splits": list(splits)}
+        read_query("export/split_contrasts"), {"split_name": split_name, "splits": list(splits)}
     ).fetchall()
     return [tuple(r) for r in rows]
 
 
 def gene_count(con: duckdb.DuckDBPyConnection) -> int:
     """The number of genes, i.e. the width of every log2FC vector; gene_index must be 0..n-1."""
-    n, lo, hi = con.execute(read_query("export_gene_count")).fetchall()[0]
+    n, lo, hi = con.execute(read_query("export/gene_count")).fetchall()[0]
     if n == 0:
         raise WarehouseError("core.genes is empty: load genes before exporting log2FC")
     if lo != 0 or hi != n - 1:
@@ -138,7 +138,7 @@ def _log2fc_batch(
     n_genes: int,
 ) -> pa.RecordBatch:
     ids = [r[0] for r in rows]
-    cells = con.sql(read_query("export_log2fc_rows"), params={"contrast_ids": ids}).to_arrow_table()
+    cells = con.sql(read_query("export/log2fc_rows"), params={"contrast_ids": ids}).to_arrow_table()
     cells = cells.filter(pc.is_valid(cells["log_fc"])).filter(pc.invert(pc.is_nan(cells["log_fc"])))
     position = cells["row"].to_numpy()
     genes = cells["gene_index"].to_numpy()
@@ -224,7 +224,7 @@ def go_label_matrix(
     if column not in LABEL_COLUMNS:
         raise WarehouseError(f"unknown label column {column!r}: expected one of {LABEL_COLUMNS}")
     pairs = con.sql(
-        read_query("export_go_labels"),
+        read_query("export/go_labels"),
         params={"contrast_ids": list(contrast_ids), "column": column, "threshold": threshold},
     ).to_arrow_table()
     terms = sorted(set(pairs["go_id"].to_pylist())) if go_ids is None else list(go_ids)
@@ -241,7 +241,7 @@ def go_label_matrix(
 
 def warehouse_snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Row counts and content hashes of a model's input tables, plus one sha256 over them."""
-    cursor = con.execute(read_query("export_snapshot"))
+    cursor = con.execute(read_query("export/snapshot"))
     names = [d[0] for d in cursor.description]
     snapshot = {k: int(v) for k, v in zip(names, cursor.fetchall()[0], strict=True)}
     snapshot["hash"] = hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()

@@ -83,7 +83,7 @@ def record_rejections(
         }
     )
     con.register("rejections_in", frame)
-    con.execute(read_query("insert_rejections"))
+    con.execute(read_query("warehouse/insert_rejections"))
     con.unregister("rejections_in")
 
 
@@ -118,7 +118,7 @@ def load_file(
             n_rows = loader(con, path, log)
             record_rejections(con, log.rows, "ingest")
             con.execute(
-                read_query("insert_source_file"),
+                read_query("ingest/insert_source_file"),
                 [str(path), kind, sha, path.stat().st_size, "loaded", n_rows],
             )
         return LoadReport(str(path), kind, "loaded", n_rows, len(log.rows))
@@ -128,7 +128,7 @@ def load_file(
         with transaction(con):
             record_rejections(con, [Rejection(str(path), exc.line, str(exc), None)], "ingest")
             con.execute(
-                read_query("insert_source_file"),
+                read_query("ingest/insert_source_file"),
                 [str(path), kind, sha, path.stat().st_size, "rejected", 0],
             )
         return LoadReport(str(path), kind, "rejected", 0, 1, str(exc))
@@ -144,7 +144,7 @@ def retry_annotations(con: duckdb.DuckDBPyConnection, skip: Iterable[str] = ()) 
     (the new content loads as a new file), is left as it is, and so are the paths in `skip`
     (files this ingest has just loaded, after the genes and terms it brought)."""
     sources = con.sql(
-        read_query("annotations_to_retry"), params=[list(RETRYABLE_ANNOTATION_REASONS)]
+        read_query("ingest/annotations_to_retry"), params=[list(RETRYABLE_ANNOTATION_REASONS)]
     ).fetchall()
     reports = []
     skip = set(skip)
@@ -208,7 +208,7 @@ def load_series_matrix(con: duckdb.DuckDBPyConnection, path: Path, log: Rejectio
     from degae_tools.sources.geo import read_series_matrix
 
     sm = read_series_matrix(path)
-    for statement in ("delete_geo_samples", "delete_geo_characteristics"):
+    for statement in ("ingest/delete_geo_samples", "ingest/delete_geo_characteristics"):
         con.execute(read_query(statement), [sm.gse])
     upsert(
         con,
@@ -447,11 +447,11 @@ def rebuild_contrasts(
     """
     from degae_tools import groups as grouping_rule
 
-    samples = fetch_frame(con, read_query("series_samples"))
-    chars = fetch_frame(con, read_query("series_characteristics"))
+    samples = fetch_frame(con, read_query("ingest/series_samples"))
+    chars = fetch_frame(con, read_query("ingest/series_characteristics"))
     counted = fetch_frame(con, "SELECT gse, runs FROM raw.count_files")
     counted_runs = {row[0]: set(row[1]) for row in counted.iter_rows()}
-    series = fetch_frame(con, read_query("series_for_datasets"))
+    series = fetch_frame(con, read_query("ingest/series_for_datasets"))
     log = RejectionLog(stage="groups")
     datasets, sample_rows, contrast_rows = [], [], []
     chars_by_gse = chars.partition_by("gse", as_dict=True) if chars.height else {}

@@ -1,37 +1,24 @@
-"""Apply `sql/schema/*.sql` then `sql/views/*.sql` in name order; safe to run twice or more."""
+"""Transitional: `read_query` and `migrate(con)` for modules not yet on `warehouse.Warehouse`."""
 
 from __future__ import annotations
 
-import hashlib
-from importlib import resources
-
 import duckdb
 
-from warehouse.connect import transaction
+from warehouse.queries import Query
+from warehouse.schema import migrate as _migrate
+from warehouse.schema import sql_files
 
-
-def sql_files(folder: str) -> list[tuple[str, str]]:
-    """(name, text) of every `.sql` file in `sql/<folder>`, sorted by name."""
-    root = resources.files("sql") / folder
-    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
-    return [(f"{folder}/{p.name}", p.read_text()) for p in files]
+__all__ = ["migrate", "read_query", "sql_files"]
 
 
 def read_query(name: str) -> str:
-    """The text of `sql/queries/<name>.sql`: a parameterised statement used by the Python code."""
-    return (resources.files("sql") / "queries" / f"{name}.sql").read_text()
+    """The text of `sql/queries/<owner>/<name>.sql`."""
+    return Query(name).text
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Create schemas, tables and views; returns the files applied. Every file is idempotent."""
-    applied = []
+    """Create schemas, tables, macros and views in one transaction."""
+    from warehouse.connect import transaction
+
     with transaction(con):
-        for name, text in sql_files("schema") + sql_files("views"):
-            con.execute(text)
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            con.execute(
-                "INSERT OR REPLACE INTO main.schema_migrations (name, sha256) VALUES (?, ?)",
-                [name, digest],
-            )
-            applied.append(name)
-    return applied
+        return _migrate(con)

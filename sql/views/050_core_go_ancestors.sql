@@ -8,9 +8,3 @@ WITH RECURSIVE closure(go_id, ancestor) AS (
     JOIN core.go_edges e ON e.child = c.ancestor AND e.relation IN ('is_a', 'part_of')
 )
 SELECT go_id, ancestor FROM closure;
-
--- Annotations propagated up the DAG: a gene annotated to a term is annotated to all its ancestors.
-CREATE OR REPLACE VIEW core.go_annotations_propagated AS
-SELECT DISTINCT a.gene_index, anc.ancestor AS go_id
-FROM core.go_annotations a
-JOIN core.go_ancestors anc ON anc.go_id = a.go_id;

@@ -1,9 +1,9 @@
--- Per contrast, its enriched term (FWER_over < 0.05, the study's threshold) that is enriched in
+-- Per contrast, its enriched term (FWER_over < core.go_fwer(), the study's threshold) that is enriched in
 -- the most contrasts of the compendium. The three ontology roots say nothing and are left out.
 WITH enriched AS (
     SELECT contrast_id, go_id
     FROM core.go_enrichment
-    WHERE fwer_over < 0.05 AND go_id NOT IN ('GO:0008150', 'GO:0003674', 'GO:0005575')
+    WHERE fwer_over < core.go_fwer() AND go_id NOT IN ('GO:0008150', 'GO:0003674', 'GO:0005575')
 ),
 frequency AS (
     SELECT go_id, count(*) AS n_contrasts FROM enriched GROUP BY go_id

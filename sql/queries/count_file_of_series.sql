@@ -1,1 +1,0 @@
-SELECT parquet_path FROM raw.count_files WHERE gse = ?;

@@ -1,0 +1,41 @@
+"""Bring a warehouse's schema up to date: `sql/schema/*.sql`, the threshold macros, then
+`sql/views/*.sql`, in name order. Every file is idempotent, so this runs on every write."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+import duckdb
+
+from degae_tools.thresholds import SQL_MACROS
+
+
+def sql_files(folder: str) -> list[tuple[str, str]]:
+    """(name, text) of every `.sql` file in `sql/<folder>`, sorted by name."""
+    root = resources.files("sql") / folder
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+    return [(f"{folder}/{p.name}", p.read_text()) for p in files]
+
+
+def macros() -> list[tuple[str, str]]:
+    """(name, statement) of the threshold macros the views use, from degae_tools.thresholds."""
+    return [
+        (f"macro/{name}", f"CREATE OR REPLACE MACRO core.{name}() AS {float(value)!r}")
+        for name, value in SQL_MACROS.items()
+    ]
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Create schemas, tables, macros and views on an open connection (inside the caller's
+    transaction); returns the names applied."""
+    applied = []
+    for name, text in sql_files("schema") + macros() + sql_files("views"):
+        con.execute(text)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        con.execute(
+            "INSERT OR REPLACE INTO main.schema_migrations (name, sha256) VALUES ($name, $sha)",
+            {"name": name, "sha": digest},
+        )
+        applied.append(name)
+    return applied
