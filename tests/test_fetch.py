@@ -37,6 +37,7 @@ class Upstream:
         self.files = files
         self.bundle = bundle
         self.errors: dict[str, int] = {}
+        self.error_status: dict[str, int] = {}
         self.truncations: dict[str, int] = {}
         self.ranges = True
         self.log: list[tuple[str, str | None]] = []
@@ -50,7 +51,7 @@ class Upstream:
         self.log.append((url.path, request.headers.get("Range")))
         if self.errors.get(url.path, 0) > 0:
             self.errors[url.path] -= 1
-            request.send_error(500, "scripted failure")
+            request.send_error(self.error_status.get(url.path, 500), "scripted failure")
             return
         if url.path == "/cgi-bin/request.sh":
             body = self.bundle(parse_qs(url.query).get("x", []))
@@ -277,6 +278,16 @@ def test_server_errors_are_retried(source, serve, tmp_path):
     summary = fetch(tmp_path, config(serve(upstream), series=(gse,)))
     assert summary.fetched == [gse]
     assert len(upstream.requests(geo_path(gse))) == 3
+
+
+def test_a_refused_request_fails_its_series_without_retrying(source, serve, tmp_path):
+    upstream = dee2_from(source)
+    gse = series_of(source)[0]
+    upstream.errors["/cgi-bin/request.sh"] = 5
+    upstream.error_status["/cgi-bin/request.sh"] = 403
+    summary = fetch(tmp_path, config(serve(upstream), series=(gse,)))
+    assert summary.failed[gse].endswith(": HTTP 403 scripted failure")
+    assert len(upstream.requests("/cgi-bin/request.sh")) == 1
 
 
 def test_a_truncated_bundle_is_retried_from_where_it_broke(source, serve, tmp_path):

@@ -18,26 +18,23 @@ series' bundles side by side) and ``geo/<GSE>[-GPLnnn]_series_matrix.txt.gz``. T
 served, in ``dee2/<GSE>/<first run>-<last run>.zip``; ``fetch.json`` records each download's URL,
 size and SHA-256 and each series' runs, so a rerun skips what is complete and up to date.
 
-Every download goes to ``<name>.part``, resumes with an HTTP ``Range`` request when the server
-honours it (else restarts), is checked against ``Content-Length`` and for zip or gzip integrity, and
-only then is renamed into place. Connection errors, 5xx answers and broken transfers are retried
-with exponential backoff; a host that never answers raises `OfflineError`.
+httpx does the transport. Every download streams into ``<name>.part``, resumes with an HTTP
+``Range`` request (guarded by ``If-Range``) when the server honours it, else restarts; it is checked
+against the announced size and for zip or gzip integrity, and only then renamed into place.
+Connection errors, 408/429/5xx answers and broken transfers are retried with exponential backoff;
+a host that never answered raises `OfflineError`.
 """
 
 from __future__ import annotations
 
-import errno
 import gzip
 import hashlib
-import http.client
 import json
 import os
 import re
-import socket
+import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
@@ -45,6 +42,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
+
+import httpx
 
 from degae_tools.atomic import atomic_path
 from degae_tools.errors import DegaeError, FetchError, InputFileError, OfflineError
@@ -66,19 +65,19 @@ SPECIES = (
     "scerevisiae",
 )
 SERIES = re.compile(r"GSE[0-9]+")
-CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")
 UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
 MANIFEST = "fetch.json"
 BUNDLE_COUNTS = "GeneCountMatrix.tsv"
 BUNDLE_GENES = "GeneInfo.tsv"
 METADATA_HEADER = b"SRR_accession\t"
 VALIDATOR_SUFFIX = ".validator"
-USER_AGENT = "degae-tools-fetch"
+# Files are stored byte for byte as served, so no content coding may come between.
+HEADERS = {"User-Agent": "degae-tools-fetch", "Accept-Encoding": "identity"}
 CHUNK = 1 << 16
 MAX_BACKOFF_S = 60.0
 # HTTP answers worth asking again: request timeout, too many requests, and every 5xx.
 RETRIED_STATUS = {408, 429}
-UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH}
 
 
 @dataclass(frozen=True)
@@ -137,6 +136,44 @@ class FetchSummary:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One fetch: its settings, the folder it fills, that folder's manifest and one HTTP client."""
+
+    config: FetchConfig
+    out: Path
+    manifest: Manifest
+    client: httpx.Client
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """Files now in place and the bytes received for them."""
+
+    paths: list[Path]
+    n_bytes: int
+
+
+@dataclass(frozen=True)
+class FetchedSeries:
+    """A series' bytes received and the runs DEE2 returned counts for."""
+
+    n_bytes: int
+    runs: list[str]
+
+
+class BrokenTransfer(Exception):
+    """A try another may fix: a 408, 429 or 5xx answer, or a short, damaged or mis-resumed body."""
+
+
+class Refused(FetchError):
+    """An HTTP error answer that asking again will not change (404, 403, ...)."""
+
+    def __init__(self, url: str, response: httpx.Response) -> None:
+        self.status = response.status_code
+        super().__init__(f"{url}: HTTP {self.status} {response.reason_phrase}")
+
+
 def metadata_url(config: FetchConfig) -> str:
     """The species' DEE2 run metadata (getDEE2Metadata's URL)."""
     return f"{config.dee2_url}/metadata/{config.species}_metadata.tsv.cut"
@@ -178,89 +215,76 @@ def fetch(out_dir: str | Path, config: FetchConfig) -> FetchSummary:
     A series that fails is recorded in ``summary.failed`` and the others go on; an unreachable
     server stops everything with `OfflineError`.
     """
-    from degae_tools.sources.dee2 import iter_metadata
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest.open(out)
     summary = FetchSummary(out_dir=str(out), species=config.species)
-    metadata = out / "dee2" / f"{config.species}_metadata.tsv.cut"
-    url = metadata_url(config)
-    if config.refresh_metadata or not manifest.has(metadata, url):
-        summary.bytes_downloaded += download(url, metadata, config, check_metadata)
-        manifest.record(metadata, url)
-        summary.metadata_downloaded = True
-    wanted = set(config.series)
-    runs: dict[str, list[str]] = {gse: [] for gse in config.series}
-    for batch in iter_metadata(metadata) if wanted else ():
-        for gse, srr in batch.filter(batch["gse"].is_in(wanted)).select("gse", "srr").iter_rows():
-            runs[gse].append(srr)
-    for gse in config.series:
-        selected = sorted(set(runs[gse]))
-        if not selected:
-            summary.failed[gse] = f"no runs of {gse} in {metadata.name}"
-        elif manifest.series_done(gse, selected):
-            summary.up_to_date.append(gse)
-        else:
+    with httpx.Client(headers=HEADERS, timeout=config.timeout_s, follow_redirects=True) as client:
+        job = Job(config, out, Manifest.open(out), client)
+        metadata = out / "dee2" / f"{config.species}_metadata.tsv.cut"
+        url = metadata_url(config)
+        if config.refresh_metadata or not job.manifest.has(metadata, url):
+            summary.bytes_downloaded += download(job, url, metadata, check_metadata)
+            job.manifest.record(metadata, url)
+            summary.metadata_downloaded = True
+        for gse, runs in series_runs(metadata, config.series).items():
+            if not runs:
+                summary.failed[gse] = f"no runs of {gse} in {metadata.name}"
+                continue
+            if job.manifest.series_done(gse, runs):
+                summary.up_to_date.append(gse)
+                continue
             try:
-                n_bytes, n_runs = fetch_series(out, gse, selected, config, manifest)
+                fetched = fetch_series(job, gse, runs)
             except OfflineError:
                 raise
             except FetchError as exc:
                 summary.failed[gse] = str(exc)
                 continue
             summary.fetched.append(gse)
-            summary.bytes_downloaded += n_bytes
-            summary.runs += n_runs
+            summary.bytes_downloaded += fetched.n_bytes
+            summary.runs += len(fetched.runs)
     return summary
 
 
-def fetch_series(
-    out: Path, gse: str, runs: list[str], config: FetchConfig, manifest: Manifest
-) -> tuple[int, int]:
-    """One series: its GEO series matrices, its DEE2 bundles, then the merged count matrix.
+def series_runs(metadata: Path, series: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each series' runs (sorted, without repeats) as the species metadata lists them."""
+    from degae_tools.sources.dee2 import iter_metadata
 
-    Returns the bytes downloaded and the number of runs DEE2 returned counts for.
-    """
-    n_bytes = 0
-    matrices, fetched = fetch_series_matrices(out / "geo", gse, config)
-    n_bytes += fetched
-    bundles = []
-    for start in range(0, len(runs), config.max_runs_per_request):
-        batch = runs[start : start + config.max_runs_per_request]
-        bundle = out / "dee2" / gse / f"{batch[0]}-{batch[-1]}.zip"
-        url = bundle_url(config, batch)
-        if not manifest.has(bundle, url):
-            n_bytes += download(url, bundle, config, check_zip)
-            manifest.record(bundle, url)
-        bundles.append(bundle)
-    for stale in set((out / "dee2" / gse).glob("*.zip")) - set(bundles):
-        stale.unlink()
-    genes = out / BUNDLE_GENES
+    runs: dict[str, set[str]] = {gse: set() for gse in series}
+    for batch in iter_metadata(metadata) if series else ():
+        for gse, srr in batch.filter(batch["gse"].is_in(series)).select("gse", "srr").iter_rows():
+            runs[gse].add(srr)
+    return {gse: sorted(found) for gse, found in runs.items()}
+
+
+def fetch_series(job: Job, gse: str, runs: list[str]) -> FetchedSeries:
+    """One series: its GEO series matrices, its DEE2 bundles, then the merged count matrix."""
+    matrices = fetch_series_matrices(job, gse)
+    bundles = fetch_bundles(job, gse, runs)
+    genes = job.out / BUNDLE_GENES
     if not genes.exists():
-        _write_atomically(genes, _member(bundles[0], BUNDLE_GENES))
-    counts = out / "counts" / f"{gse}_GeneCountMatrix.tsv.gz"
-    returned = merge_counts(bundles, counts)
-    files = [counts, *matrices]
-    manifest.finish_series(gse, runs, returned, files)
-    return n_bytes, len(returned)
+        _write_atomically(genes, _member(bundles.paths[0], BUNDLE_GENES))
+    counts = job.out / "counts" / f"{gse}_GeneCountMatrix.tsv.gz"
+    returned = merge_counts(bundles.paths, counts)
+    job.manifest.finish_series(gse, runs, returned, [counts, *matrices.paths])
+    return FetchedSeries(matrices.n_bytes + bundles.n_bytes, returned)
 
 
-def fetch_series_matrices(geo_dir: Path, gse: str, config: FetchConfig) -> tuple[list[Path], int]:
-    """Download `gse`'s series matrix, or one per platform when GEO splits it; returns the paths."""
+def fetch_series_matrices(job: Job, gse: str) -> Downloaded:
+    """`gse`'s series matrix, or one per platform when GEO splits it (listed in its folder)."""
+    geo_dir = job.out / "geo"
     name = f"{gse}_series_matrix.txt.gz"
+    url = series_matrix_url(job.config, gse, name)
     try:
-        return [geo_dir / name], download(
-            series_matrix_url(config, gse, name), geo_dir / name, config, check_gzip
-        )
-    except FetchError as exc:
-        if not _is_not_found(exc):
+        return Downloaded([geo_dir / name], download(job, url, geo_dir / name, check_gzip))
+    except Refused as exc:
+        if exc.status != 404:
             raise
-    listing_url = series_matrix_url(config, gse)
+    listing_url = series_matrix_url(job.config, gse)
     try:
-        listing = _with_retries(listing_url, config, lambda: _read(listing_url, config.timeout_s))
-    except FetchError as exc:
-        if not _is_not_found(exc):
+        listing = _retrying(listing_url, job.config, lambda: _read(job.client, listing_url))
+    except Refused as exc:
+        if exc.status != 404:
             raise
         listing = b""
     pattern = rf'href="(?:[^"]*/)?({gse}-GPL[0-9]+_series_matrix\.txt\.gz)"'
@@ -269,9 +293,27 @@ def fetch_series_matrices(geo_dir: Path, gse: str, config: FetchConfig) -> tuple
         raise FetchError(f"GEO has no series matrix for {gse} (not at {listing_url}{name})")
     n_bytes = 0
     for platform_name in names:
-        url = series_matrix_url(config, gse, platform_name)
-        n_bytes += download(url, geo_dir / platform_name, config, check_gzip)
-    return [geo_dir / n for n in names], n_bytes
+        url = series_matrix_url(job.config, gse, platform_name)
+        n_bytes += download(job, url, geo_dir / platform_name, check_gzip)
+    return Downloaded([geo_dir / n for n in names], n_bytes)
+
+
+def fetch_bundles(job: Job, gse: str, runs: list[str]) -> Downloaded:
+    """DEE2's zips of `runs`, ``max_runs_per_request`` at a time; bundles of other batches go."""
+    folder = job.out / "dee2" / gse
+    bundles = []
+    n_bytes = 0
+    step = job.config.max_runs_per_request
+    for batch in (runs[start : start + step] for start in range(0, len(runs), step)):
+        bundle = folder / f"{batch[0]}-{batch[-1]}.zip"
+        url = bundle_url(job.config, batch)
+        if not job.manifest.has(bundle, url):
+            n_bytes += download(job, url, bundle, check_zip)
+            job.manifest.record(bundle, url)
+        bundles.append(bundle)
+    for stale in set(folder.glob("*.zip")) - set(bundles):
+        stale.unlink()
+    return Downloaded(bundles, n_bytes)
 
 
 def merge_counts(bundles: list[Path], dest: Path) -> list[str]:
@@ -312,21 +354,19 @@ def merge_counts(bundles: list[Path], dest: Path) -> list[str]:
     return runs
 
 
-def download(
-    url: str, dest: Path, config: FetchConfig, check: Callable[[Path], None] | None = None
-) -> int:
+def download(job: Job, url: str, dest: Path, check: Callable[[Path], None] | None = None) -> int:
     """Fetch `url` into `dest` through ``dest.part`` (resumed, size- and `check`-ed, renamed).
 
-    Returns the bytes transferred. Raises `OfflineError` when the host never answered and
+    Returns the bytes received. Raises `OfflineError` when the host never answered and
     `FetchError` when the server refused or every try broke; `dest` is never left half written.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    transferred = 0
+    received = 0
 
     def attempt() -> None:
-        nonlocal transferred
-        transferred += _transfer(url, part, config.timeout_s)
+        nonlocal received
+        received += _transfer(job.client, url, part)
         try:
             if check is not None:
                 check(part)
@@ -336,26 +376,20 @@ def download(
         os.replace(part, dest)
         part.with_name(part.name + VALIDATOR_SUFFIX).unlink(missing_ok=True)
 
-    _with_retries(url, config, attempt)
-    return transferred
-
-
-class BrokenTransfer(Exception):
-    """A transfer that went wrong in a way another try may fix: short, damaged, mis-resumed."""
+    _retrying(url, job.config, attempt)
+    return received
 
 
 def check_metadata(path: Path) -> None:
     """A DEE2 metadata table starts with ``SRR_accession<TAB>``, not an HTML error page."""
-    with open(path, "rb") as handle:
-        head = handle.read(200)
+    head = _head(path)
     if not head.startswith(METADATA_HEADER):
         raise FetchError(f"DEE2 sent something other than a metadata table: {_shown(head)}")
 
 
 def check_zip(path: Path) -> None:
     """A whole zip: every member's CRC matches (`zipfile.ZipFile.testzip`)."""
-    with open(path, "rb") as handle:
-        head = handle.read(200)
+    head = _head(path)
     if not head.startswith(b"PK"):
         raise FetchError(f"DEE2 sent something other than a zip: {_shown(head)}")
     try:
@@ -369,8 +403,7 @@ def check_zip(path: Path) -> None:
 
 def check_gzip(path: Path) -> None:
     """A whole gzip stream: it decompresses to its end and its CRC matches."""
-    with open(path, "rb") as handle:
-        head = handle.read(200)
+    head = _head(path)
     if not head.startswith(b"\x1f\x8b"):
         raise FetchError(f"the server sent something other than gzip data: {_shown(head)}")
     try:
@@ -452,73 +485,70 @@ class Manifest:
         _write_atomically(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
-def _transfer(url: str, part: Path, timeout: float) -> int:
-    """One HTTP GET into `part`, appending when the server resumes at its end; bytes received."""
+def _transfer(client: httpx.Client, url: str, part: Path) -> int:
+    """One GET into `part`, appending when the server resumes at its end; bytes received."""
     offset = part.stat().st_size if part.exists() else 0
     validator = part.with_name(part.name + VALIDATOR_SUFFIX)
-    headers = {"User-Agent": USER_AGENT}
+    headers = {}
     if offset:
         headers["Range"] = f"bytes={offset}-"
         if validator.is_file():
             # RFC 9110 13.1.5: the rest of the file only if it has not changed, else all of it.
             headers["If-Range"] = validator.read_text(encoding="utf-8")
-    try:
-        response = urllib.request.urlopen(
-            urllib.request.Request(url, headers=headers), timeout=timeout
-        )
-    except urllib.error.HTTPError as exc:
-        if exc.code != 416 or not offset:
-            raise
-        # The range starts at or past the end: the partial file is whole, or not this file.
-        match = UNSATISFIED_RANGE.fullmatch(exc.headers.get("Content-Range", ""))
-        exc.close()
-        if match is not None and int(match[1]) == offset:
-            return 0
-        part.unlink()
-        raise BrokenTransfer("the partial file does not fit the server's; restarting") from None
-    with response:
-        start, expected = _resume_point(response, part, offset)
+    with client.stream("GET", url, headers=headers) as response:
+        if response.status_code == 416 and offset:
+            return _whole_already(response, part, offset)
+        _raise_for_status(url, response)
+        start = _resume_offset(response, part, offset)
         tag = response.headers.get("ETag") or response.headers.get("Last-Modified")
         if not start and tag:
             validator.write_text(tag, encoding="utf-8")
         elif not start:
             validator.unlink(missing_ok=True)
-        received = 0
-        try:
-            out = open(part, "ab" if start else "wb")
-        except OSError as exc:
-            raise FetchError(f"cannot write {part}: {exc.strerror}") from exc
-        with out:
-            while block := response.read(CHUNK):
-                try:
-                    out.write(block)
-                except OSError as exc:
-                    raise FetchError(f"cannot write {part}: {exc.strerror}") from exc
+        return _receive(response, part, start)
+
+
+def _whole_already(response: httpx.Response, part: Path, offset: int) -> int:
+    """A 416 to our Range: the partial file is whole (nothing to receive), or not this file."""
+    match = UNSATISFIED_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+    if match is not None and int(match[1]) == offset:
+        return 0
+    part.unlink()
+    raise BrokenTransfer("the partial file does not fit the server's; restarting")
+
+
+def _resume_offset(response: httpx.Response, part: Path, offset: int) -> int:
+    """Where the body goes in `part`: at ``offset`` when the server resumed there, else at 0."""
+    if response.status_code != 206:
+        return 0
+    match = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+    if match is None or int(match[1]) != offset:
+        part.unlink(missing_ok=True)
+        raise BrokenTransfer("the server resumed at another offset; restarting")
+    return offset
+
+
+def _receive(response: httpx.Response, part: Path, start: int) -> int:
+    """Stream the body into `part` from `start`; bytes received. A body cut short is a broken try
+    (httpx checks it against ``Content-Length``) and leaves what came for the next to resume."""
+    received = 0
+    try:
+        with open(part, "ab" if start else "wb") as out:
+            # No chunk size: httpx would hold back a partial chunk when the transfer breaks,
+            # and every byte kept is one the next try need not ask for again.
+            for block in response.iter_raw():
+                out.write(block)
                 received += len(block)
-    size = start + received
-    if expected is not None and size != expected:
-        if size > expected:
-            part.unlink()
-        raise BrokenTransfer(f"transfer broke off: {size:,} of {expected:,} bytes")
+    except httpx.TransportError as exc:
+        size = f"{start + received:,} bytes"
+        raise BrokenTransfer(f"transfer broke off after {size} ({_describe(exc)})") from exc
+    except OSError as exc:
+        raise FetchError(f"cannot write {part}: {exc.strerror}") from exc
     return received
 
 
-def _resume_point(
-    response: http.client.HTTPResponse, part: Path, offset: int
-) -> tuple[int, int | None]:
-    """Where the body goes in the file (``offset`` on a resumed 206, else 0), and its total size."""
-    if response.status == 206:
-        match = CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
-        if match is None or int(match[1]) != offset:
-            part.unlink(missing_ok=True)
-            raise BrokenTransfer("the server resumed at another offset; restarting")
-        return offset, int(match[2]) + 1 if match[3] == "*" else int(match[3])
-    length = response.headers.get("Content-Length", "")
-    return 0, int(length) if length.isdigit() else None
-
-
-def _with_retries(url: str, config: FetchConfig, attempt: Callable[[], T]) -> T:
-    """Call `attempt` until it succeeds, backing off exponentially on errors worth retrying."""
+def _retrying(url: str, config: FetchConfig, attempt: Callable[[], T]) -> T:
+    """Call `attempt` until it succeeds, backing off exponentially on errors another try may fix."""
     tries = config.retries + 1
     unreachable = 0
     reason = ""
@@ -527,42 +557,53 @@ def _with_retries(url: str, config: FetchConfig, attempt: Callable[[], T]) -> T:
             time.sleep(min(config.backoff_s * 2 ** (number - 1), MAX_BACKOFF_S))
         try:
             return attempt()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code < 500 and exc.code not in RETRIED_STATUS:
-                raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
-            reason = f"HTTP {exc.code} {exc.reason}"
-        except urllib.error.URLError as exc:
-            reason = _describe(exc.reason)
-            unreachable += _is_unreachable(exc.reason)
-        except (BrokenTransfer, OSError, http.client.HTTPException) as exc:
+        except (BrokenTransfer, httpx.TransportError) as exc:
             reason = _describe(exc)
+            unreachable += _is_unreachable(exc)
     if unreachable == tries:
-        host = urllib.parse.urlsplit(url).netloc
         raise OfflineError(
-            f"cannot reach {host} ({reason}): fetch needs the internet; "
-            "ingest a local folder instead"
+            f"cannot reach {urllib.parse.urlsplit(url).netloc} ({reason}): "
+            "fetch needs the internet; ingest a local folder instead"
         )
     raise FetchError(f"{url}: gave up after {tries} tries; last: {reason}")
 
 
-def _read(url: str, timeout: float) -> bytes:
+def _raise_for_status(url: str, response: httpx.Response) -> None:
+    """An error answer: `BrokenTransfer` when worth asking again (408, 429, 5xx), else `Refused`."""
+    status = response.status_code
+    if status >= 500 or status in RETRIED_STATUS:
+        raise BrokenTransfer(f"HTTP {status} {response.reason_phrase}")
+    if status >= 400:
+        raise Refused(url, response)
+
+
+def _read(client: httpx.Client, url: str) -> bytes:
     """A small document (a folder listing), whole."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.read()
+    response = client.get(url)
+    _raise_for_status(url, response)
+    return response.content
 
 
-def _is_unreachable(reason: object) -> bool:
-    """No DNS answer, connection refused, no route, or no answer to connect at all."""
-    return isinstance(reason, (socket.gaierror, ConnectionRefusedError, TimeoutError)) or (
-        isinstance(reason, OSError) and reason.errno in UNREACHABLE_ERRNOS
+def _is_unreachable(exc: Exception) -> bool:
+    """No connection: no DNS answer, refused, no route, no answer (a TLS failure is not one)."""
+    return isinstance(exc, httpx.ConnectTimeout) or (
+        isinstance(exc, httpx.ConnectError) and not isinstance(_os_cause(exc), ssl.SSLError)
     )
 
 
-def _is_not_found(exc: FetchError) -> bool:
-    cause = exc.__cause__
-    return isinstance(cause, urllib.error.HTTPError) and cause.code == 404
+def _describe(exc: Exception) -> str:
+    """Why a try failed in a few words: the system's reason for a network error, else the text."""
+    cause = _os_cause(exc) if isinstance(exc, httpx.TransportError) else None
+    if cause is not None and cause.strerror:
+        return cause.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _os_cause(exc: BaseException) -> OSError | None:
+    """The operating-system error under httpx's (which wraps httpcore's, which wraps it)."""
+    while not isinstance(exc, OSError) and (exc.__cause__ or exc.__context__):
+        exc = exc.__cause__ or exc.__context__
+    return exc if isinstance(exc, OSError) else None
 
 
 def _member(bundle: Path, name: str) -> bytes:
@@ -579,10 +620,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
         part.write_bytes(data)
 
 
-def _describe(exc: object) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(200)
 
 
 def _shown(head: bytes) -> str:
