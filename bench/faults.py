@@ -28,10 +28,10 @@ sys.path.insert(0, str(REPO))
 STAGES = {
     "ingest": "from pathlib import Path; from flows.ingest import ingest; "
     "ingest(Path({src!r}), Path({db!r}))",
-    "differential": "from pathlib import Path; from flows.differential import differential; "
-    "differential(Path({db!r}), chunk_size=2)",
-    "enrichment": "from pathlib import Path; from flows.enrichment import enrichment; "
-    "enrichment(Path({db!r}), chunk_size=4)",
+    "differential": "from tests.helpers import run_de as differential; "
+    "differential({db!r}, chunk_size=2)",
+    "enrichment": "from tests.helpers import run_go as enrichment; "
+    "enrichment({db!r}, chunk_size=4)",
     "train": "from pathlib import Path; from degae_tools.models import AutoencoderConfig; "
     "from degae_tools.train import train; "
     "train(Path({db!r}), AutoencoderConfig(neurons=32, layers=2, epochs=6, batch_size=16), "

@@ -35,9 +35,9 @@ REPRESENTATIONS = ("signed", "magnitude")
 def build(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path, dict]:
     """Simulate, ingest, limma and GO into one warehouse; returns (db, ground truth, seconds)."""
     from degae_tools.sources.simulate import SimulationConfig, simulate
-    from flows.differential import differential
-    from flows.enrichment import enrichment
     from flows.ingest import ingest
+    from tests.helpers import run_de as differential
+    from tests.helpers import run_go as enrichment
 
     seconds = {}
     started = time.perf_counter()

@@ -29,10 +29,10 @@ STAGES = {
     ),
     "ingest": "from pathlib import Path; from flows.ingest import ingest; "
     "print(ingest(Path({src!r}), Path({db!r})).rows)",
-    "differential": "from pathlib import Path; from flows.differential import differential; "
-    "print(differential(Path({db!r})))",
-    "enrichment": "from pathlib import Path; from flows.enrichment import enrichment; "
-    "print(enrichment(Path({db!r})))",
+    "differential": "from tests.helpers import run_de as differential; "
+    "print(differential({db!r}))",
+    "enrichment": "from tests.helpers import run_go as enrichment; "
+    "print(enrichment({db!r}))",
 }
 
 

@@ -17,7 +17,7 @@ propagated size among tested genes (``min_size``/``max_size``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
@@ -25,6 +25,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 from scipy import sparse
+
+from degae_tools.thresholds import DE_ADJ_P, GO_FWER, GO_STORED_P
 
 RELATIONS = ("is_a", "part_of", "regulates", "negatively_regulates", "positively_regulates")
 KeepRule = Literal["all", "p_over", "fdr_over", "fwer_over", "fwer_either"]
@@ -56,13 +58,22 @@ class EnrichmentConfig:
     ``"p_over"``, or ``"all"`` tested terms.
     """
 
-    candidate_p: float = 0.05
-    min_size: int = 5
-    max_size: int = 500
-    n_randsets: int = 100
+    candidate_p: float = field(
+        default=DE_ADJ_P, metadata={"help": "DE genes: adj.P.Val below this."}
+    )
+    min_size: int = field(default=5, metadata={"help": "Smallest term (tested genes)."})
+    max_size: int = field(default=500, metadata={"help": "Largest term (tested genes)."})
+    n_randsets: int = field(default=100, metadata={"help": "Random sets for the FWER."})
     relations: tuple[str, ...] = ("is_a", "part_of")
-    keep: KeepRule = "fwer_over"
-    keep_p: float = 0.05
+    keep: KeepRule = field(
+        default="fwer_over",
+        metadata={
+            "help": f"Rows stored: fwer_over stores every term with p_over < {GO_STORED_P} "
+            f"(labels use FWER < {GO_FWER}); fwer_either is the study's FWER over- or "
+            f"under-representation < {GO_FWER}."
+        },
+    )
+    keep_p: float = GO_FWER
     seed: int = 0
 
     def __post_init__(self) -> None:

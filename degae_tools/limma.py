@@ -8,7 +8,7 @@ second-to-last (matrices) or last (vectors) axis; leading axes are datasets.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Literal
 
@@ -33,9 +33,15 @@ _BLOCK = 4096
 class DEConfig:
     """How expression is prepared and tested; defaults reproduce limma with voom's log-CPM."""
 
-    prior_count: float = 0.5
-    input: InputKind = "counts"
-    voom: bool = False
+    prior_count: float = field(default=0.5, metadata={"help": "log2-CPM prior count."})
+    input: InputKind = field(
+        default="counts",
+        metadata={
+            "choices": ("counts", "raw"),
+            "help": "counts: limma on log2-CPM; raw: on raw counts, as the reference study did.",
+        },
+    )
+    voom: bool = field(default=False, metadata={"help": "voom precision weights."})
     adjust: Literal["BH"] = "BH"
     min_replicates: int = 2
     proportion: float = 0.01

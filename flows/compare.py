@@ -20,11 +20,13 @@ import pyarrow as pa
 
 import warehouse
 from degae_tools import console
+from degae_tools.enrichment import EnrichmentConfig
 from degae_tools.errors import DegaeError, ModelError
+from degae_tools.limma import DEConfig
 from degae_tools.models import AutoencoderConfig
+from degae_tools.steps import de as de_step
+from degae_tools.steps import go as go_step
 from degae_tools.study import StudyPreset, train_study, write_study_split
-from flows.differential import differential
-from flows.enrichment import enrichment
 from flows.ingest import ingest
 from warehouse.connect import transaction
 from warehouse.migrate import read_query
@@ -146,10 +148,12 @@ def build_warehouse(source_dir: Path, db: Path, pipeline: str, out: Comparison) 
     go_config = preset.enrichment_config() if pipeline == "study" else None
     summary, seconds = _timed(lambda: ingest(source_dir, db, mode=mode))
     out.add(pipeline, "ingest", summary.contrasts, seconds=seconds, note=f"groups: {mode}")
-    de, seconds = _timed(lambda: differential(db, de_config) if de_config else differential(db))
+    with warehouse.Warehouse.open(db, write=True) as wh:
+        de, seconds = _timed(lambda: de_step.run(wh, de_config or DEConfig()))
     de_note = "limma on raw counts" if de_config else "limma on log2-CPM"
     out.add(pipeline, "de", de.done, seconds=seconds, note=de_note)
-    go, seconds = _timed(lambda: enrichment(db, go_config) if go_config else enrichment(db))
+    with warehouse.Warehouse.open(db, write=True) as wh:
+        go, seconds = _timed(lambda: go_step.run(wh, go_config or EnrichmentConfig()))
     go_note = "FWER over or under < 0.05" if go_config else "FWER over < 0.05"
     out.add(pipeline, "go", go.done, seconds=seconds, note=f"{go_note}; value: contrasts")
 

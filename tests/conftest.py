@@ -10,39 +10,12 @@ import os
 # TF's own kernels. This must be set before anything imports TensorFlow.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from degae_tools.sources.simulate import SimulationConfig, simulate
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def cli_command(*args: str) -> list[str]:
-    """`degae-tools ARGS` as a command line run by this Python (for tests in a subprocess)."""
-    return [sys.executable, "-m", "degae_tools.cli", *args]
-
-
-def checkout_env(**extra: str) -> dict[str, str]:
-    """This process's environment with the checkout importable, plus `extra` variables."""
-    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
-
-
-# `../shared/data` beside the checkout (as CI lays it), else the development machine's copy.
-SHARED_DATA = next(
-    (
-        p
-        for p in (
-            Path(__file__).resolve().parents[1].parent / "shared" / "data",
-            Path("/work/shared/data"),
-        )
-        if p.is_dir()
-    ),
-    Path(__file__).resolve().parents[1].parent / "shared" / "data",
-)
+from tests.helpers import SHARED_DATA, copy_warehouse, run_de, run_go
 
 
 @pytest.fixture()
@@ -84,20 +57,7 @@ def ingested(compendium, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def analysed(ingested, tmp_path_factory) -> Path:
     """The ingested warehouse with limma DE and GO enrichment for every included contrast."""
-    from flows.differential import differential
-    from flows.enrichment import enrichment
-
     db = copy_warehouse(ingested, tmp_path_factory.mktemp("analysed"))
-    differential(db)
-    enrichment(db)
+    run_de(db)
+    run_go(db)
     return db
-
-
-def copy_warehouse(db: Path, folder: Path) -> Path:
-    """Copy a warehouse file and its counts folder into `folder`; returns the new file."""
-    target = folder / db.name
-    shutil.copy(db, target)
-    counts = db.parent / f"{db.stem}_counts"
-    if counts.exists():
-        shutil.copytree(counts, folder / counts.name)
-    return target

@@ -16,19 +16,20 @@ import pytest
 
 import warehouse
 from degae_tools.atomic import atomic_path
-from tests.conftest import REPO, checkout_env, cli_command, copy_warehouse
+from tests.helpers import REPO, checkout_env, cli_command, copy_warehouse, run_go
 from warehouse.fingerprint import fingerprint
 
 # limma one series per transaction, announcing each chunk written so the test can kill mid-run.
 DIFFERENTIAL = """
-from pathlib import Path
-import flows.differential as d
+import degae_tools.steps.de as d
+from warehouse import Warehouse
 write = d.write_chunk
 def announce(*args, **kwargs):
     write(*args, **kwargs)
     print("chunk", flush=True)
 d.write_chunk = announce
-d.differential(Path({db!r}), chunk_size=1)
+with Warehouse.open({db!r}, write=True) as wh:
+    d.run(wh, chunk_size=1)
 """
 
 
@@ -67,9 +68,7 @@ def test_killed_limma_resumes_to_the_same_warehouse(
     subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL
     )
-    from flows.enrichment import enrichment
-
-    enrichment(db)
+    run_go(db)
     assert of(db) == of(analysed)
 
 
@@ -112,9 +111,7 @@ def test_a_full_disk_stops_limma_with_one_clear_line_and_a_rerun_finishes_it(
     assert 0 < contrasts_done(db) < contrasts_done(analysed), "the disk must fill mid-run"
 
     subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
-    from flows.enrichment import enrichment
-
-    enrichment(db)
+    run_go(db)
     assert of(db) == of(analysed)
 
 

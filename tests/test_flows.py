@@ -10,11 +10,13 @@ from click.testing import CliRunner
 import warehouse
 from degae_tools.cli import main
 from degae_tools.limma import de_table
-from flows.differential import differential, plan
-from flows.enrichment import enrichment
-from tests.conftest import copy_warehouse
+from degae_tools.steps.counts import read_counts
+from degae_tools.steps.de import plan
+from tests.helpers import copy_warehouse
+from tests.helpers import run_de as differential
+from tests.helpers import run_go as enrichment
+from warehouse import Warehouse
 from warehouse.connect import fetch_frame, fetch_one
-from warehouse.load import read_counts
 
 
 def scalar(db, sql, params=None):
@@ -34,10 +36,9 @@ def test_every_included_contrast_gets_a_de_result(analysed):
 
 
 def test_stored_results_equal_limma_on_the_series_counts(ingested, analysed):
-    con = warehouse.connect(ingested)
-    job = plan(con)[0]
-    con.close()
-    contrast_id, _, _, runs_a, runs_b, _ = job.contrasts[0]
+    job = plan(Warehouse.open(ingested))[0]
+    contrast = job.contrasts[0]
+    contrast_id, runs_a, runs_b = contrast.contrast_id, contrast.runs_a, contrast.runs_b
     gene_index, by_run = read_counts(job.parquet_path)
     counts = np.stack([by_run[r] for r in runs_a + runs_b], axis=1)
     expected = de_table(counts, ["A"] * len(runs_a) + ["B"] * len(runs_b), ("B", "A"))
@@ -121,18 +122,14 @@ def test_a_rerun_skips_finished_contrasts(analysed, tmp_path):
 
 def test_a_run_cut_short_resumes_where_it_stopped(ingested, tmp_path):
     db = copy_warehouse(ingested, tmp_path)
-    con = warehouse.connect(db)
-    total = sum(len(job.contrasts) for job in plan(con))
-    con.close()
-    con = warehouse.connect(db, write=True)
-    first_series = plan(con)[:2]
-    con.close()
+    total = sum(len(job.contrasts) for job in plan(Warehouse.open(db)))
+    first_series = plan(Warehouse.open(db))[:2]
     from degae_tools.limma import DEConfig
-    from flows.differential import DESummary, fit_chunk, write_chunk
+    from degae_tools.steps.de import DESummary, fit_chunk, write_chunk
 
     partial = DESummary()
-    results, runs = fit_chunk.fn(first_series, DEConfig())
-    write_chunk(db, results, runs, DEConfig(), partial)
+    with Warehouse.open(db, write=True) as wh:
+        write_chunk(wh, fit_chunk(first_series, DEConfig()), DEConfig(), partial)
     rest = differential(db)
     assert partial.done + rest.done + rest.skipped == total
 

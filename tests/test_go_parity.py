@@ -19,7 +19,7 @@ from goatools.pvalcalc import FisherScipyStats
 
 from degae_tools.enrichment import EnrichmentConfig, Ontology, enrich
 from degae_tools.sources.obo import read_obo
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 DATA = SHARED_DATA
 CELL_CYCLE = "GO:0007049"

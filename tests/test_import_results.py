@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import warehouse
 from degae_tools.cli import main
-from tests.conftest import copy_warehouse
+from tests.helpers import copy_warehouse
 from tests.test_de_parity_r import _has_limma
 from warehouse.connect import fetch_frame
 

@@ -12,7 +12,7 @@ import pytest
 import warehouse
 from degae_tools.errors import DegaeError
 from flows.ingest import ingest
-from tests.conftest import REPO, checkout_env, cli_command, copy_warehouse
+from tests.helpers import REPO, checkout_env, cli_command, copy_warehouse
 from warehouse.connect import fetch_one
 
 TABLES = [

@@ -14,7 +14,7 @@ import pytest
 
 import warehouse
 from flows.refresh import refresh_flow
-from tests.conftest import REPO, checkout_env
+from tests.helpers import REPO, checkout_env
 from warehouse.connect import fetch_one
 
 

@@ -7,8 +7,9 @@ from click.testing import CliRunner
 
 import warehouse
 from degae_tools.cli import main
-from flows.differential import differential_flow, runner
-from tests.conftest import copy_warehouse
+from flows.differential import differential_flow
+from flows.tasks import runner
+from tests.helpers import copy_warehouse
 from warehouse.connect import fetch_frame
 
 RESULTS = "SELECT contrast_id, gene_index, log_fc, t FROM core.de_results ORDER BY 1, 2"

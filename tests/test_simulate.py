@@ -19,7 +19,7 @@ from degae_tools.sources.simulate import (
     simulate,
     slug,
 )
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 SHARED = SHARED_DATA
 TINY = SimulationConfig(datasets=12, genes=300, go_terms=60, seed=7, long_format_fraction=0.2)

@@ -20,7 +20,7 @@ from degae_tools.sources.dee2 import (
     read_count_matrix,
     read_gene_info,
 )
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 BUNDLE = SHARED_DATA / "dee2" / "DEE_count_data.zip"
 CUT_HEADER = (

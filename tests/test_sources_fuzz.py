@@ -27,7 +27,7 @@ from degae_tools.sources.dee2 import iter_metadata, read_count_matrix, read_gene
 from degae_tools.sources.gaf import iter_gaf, iter_gene2go
 from degae_tools.sources.geo import read_series_matrix
 from degae_tools.sources.obo import read_obo
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 EXAMPLES = int(os.environ.get("DEGAE_FUZZ_EXAMPLES", "50"))
 FUZZ = settings(

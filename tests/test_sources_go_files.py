@@ -13,7 +13,7 @@ from degae_tools.errors import AnnotationError, OBOError
 from degae_tools.sources import Rejection
 from degae_tools.sources.gaf import iter_gaf, iter_gene2go
 from degae_tools.sources.obo import Ontology, read_obo
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 DATA = SHARED_DATA
 SMALL_OBO = """format-version: 1.2

@@ -27,9 +27,8 @@ from degae_tools.study import (
 )
 from degae_tools.train import load_bundle
 from flows.compare import report_section
-from flows.differential import differential
-from flows.enrichment import enrichment
 from flows.ingest import ingest
+from tests.helpers import run_de, run_go
 from warehouse import export
 
 DROPPED_ROWS = slice(10, 15)  # data rows of one series' count matrix removed before ingest
@@ -58,8 +57,8 @@ def study_db(compendium, tmp_path_factory):
     db = tmp_path_factory.mktemp("wh") / "study.duckdb"
     preset = StudyPreset()
     ingest(root, db, mode=preset.group_mode)
-    differential(db, preset.de_config())
-    enrichment(db, preset.enrichment_config())
+    run_de(db, preset.de_config())
+    run_go(db, preset.enrichment_config())
     return db
 
 

@@ -23,7 +23,7 @@ from degae_tools.errors import ModelError
 from degae_tools.models import AutoencoderConfig
 from degae_tools.preprocess import Preprocessor
 from degae_tools.train import load_bundle, train
-from tests.conftest import REPO, checkout_env, cli_command
+from tests.helpers import REPO, checkout_env, cli_command
 from tests.warehouse_fixtures import tiny_warehouse
 from warehouse import export
 

@@ -214,15 +214,19 @@ class Warehouse:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def arrow(self, query: str | Query, params: Params = None) -> pa.Table:
-        """All rows of a query as an Arrow table."""
-        with self.session() as con:
+    def arrow(
+        self, query: str | Query, params: Params = None, tables: Mapping[str, Rows] | None = None
+    ) -> pa.Table:
+        """All rows of a query as an Arrow table (`tables`: see `execute`)."""
+        with self.session() as con, self._bound(tables or {}):
             # DuckDB 2 keeps an execute() result open until it is fully fetched; a relation not.
             return con.sql(str(query), params=dict(params) if params else None).to_arrow_table()
 
-    def frame(self, query: str | Query, params: Params = None) -> pl.DataFrame:
+    def frame(
+        self, query: str | Query, params: Params = None, tables: Mapping[str, Rows] | None = None
+    ) -> pl.DataFrame:
         """All rows of a query as a polars DataFrame (via Arrow, no copies)."""
-        return pl.from_arrow(self.arrow(query, params))
+        return pl.from_arrow(self.arrow(query, params, tables))
 
     def rows(self, query: str | Query, params: Params = None) -> list[tuple]:
         """All rows of a query as tuples."""
@@ -263,10 +267,23 @@ class Warehouse:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def execute(self, query: str | Query, params: Params = None) -> None:
-        """Run one statement inside a transaction (its own, unless one is open)."""
-        with self.transaction():
+    def execute(
+        self, query: str | Query, params: Params = None, tables: Mapping[str, Rows] | None = None
+    ) -> None:
+        """Run one statement inside a transaction (its own, unless one is open). `tables` are
+        Arrow or polars tables the statement reads under the names given (`FROM incoming`)."""
+        with self.transaction(), self._bound(tables or {}):
             self._con.execute(str(query), dict(params) if params else None)
+
+    @contextmanager
+    def _bound(self, tables: Mapping[str, Rows]) -> Iterator[None]:
+        for name, rows in tables.items():
+            self._con.register(name, _arrow(rows))
+        try:
+            yield
+        finally:
+            for name in tables:
+                self._con.unregister(name)
 
     def _table_name(self, name: str) -> str:
         """`name` checked against the catalogue: only the warehouse's own tables are written."""
@@ -279,15 +296,6 @@ class Warehouse:
             raise WarehouseError(f"no table {name} in {self.path}")
         return f'{schema}."{table}"'
 
-    @contextmanager
-    def _registered(self, rows: Rows) -> Iterator[str]:
-        view = f"_incoming_{id(rows):x}"
-        self._con.register(view, _arrow(rows))
-        try:
-            yield view
-        finally:
-            self._con.unregister(view)
-
     def insert(self, table: str, rows: Rows) -> int:
         """Append `rows` to `table`, matching columns by name."""
         arrow = _arrow(rows)
@@ -295,8 +303,8 @@ class Warehouse:
             return 0
         with self.transaction():
             target = self._table_name(table)
-            with self._registered(arrow) as view:
-                self._con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+            with self._bound({"_incoming": arrow}):
+                self._con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _incoming")
         return arrow.num_rows
 
     def upsert(self, table: str, rows: Rows) -> int:
@@ -306,8 +314,10 @@ class Warehouse:
             return 0
         with self.transaction():
             target = self._table_name(table)
-            with self._registered(arrow) as view:
-                self._con.execute(f"INSERT OR REPLACE INTO {target} BY NAME SELECT * FROM {view}")
+            with self._bound({"_incoming": arrow}):
+                self._con.execute(
+                    f"INSERT OR REPLACE INTO {target} BY NAME SELECT * FROM _incoming"
+                )
         return arrow.num_rows
 
     def delete(self, table: str, where: Mapping[str, Any]) -> None:

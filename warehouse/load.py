@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from degae_tools.atomic import atomic_path
 from degae_tools.errors import InputFileError
 from degae_tools.sources import Rejection
+from degae_tools.steps.counts import RUN_SEPARATOR, read_counts, sample_counts  # noqa: F401
 from warehouse.connect import fetch_frame, fetch_one, transaction
 from warehouse.migrate import read_query
 
@@ -296,34 +297,6 @@ def load_counts(con: duckdb.DuckDBPyConnection, path: Path, log: RejectionLog) -
         ),
     )
     return n_genes * n_runs
-
-
-RUN_SEPARATOR = "+"
-
-
-def sample_counts(by_run: dict[str, np.ndarray], sample_runs: str) -> np.ndarray:
-    """The counts of one sample: its run's, or the sum over its runs ("SRR1+SRR2"), as DEE2's
-    `srx_agg` sums the runs of an experiment. KeyError names a run without counts."""
-    parts = sample_runs.split(RUN_SEPARATOR)
-    if len(parts) == 1:
-        return by_run[parts[0]]
-    return np.sum([by_run[r] for r in parts], axis=0)
-
-
-def read_counts(parquet_path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(gene_index, {srr: counts}) of a series' Parquet file, as `load_counts` wrote it."""
-    table = pq.read_table(parquet_path)
-    # Runs are stored one after another, so the run of each block's first row names the block;
-    # reading the dictionary avoids turning every row's run name into a Python string.
-    srr = table.column("srr").combine_chunks()
-    if not pa.types.is_dictionary(srr.type):
-        srr = srr.dictionary_encode()
-    n_runs = len(srr.dictionary)
-    n_genes = table.num_rows // n_runs
-    codes = srr.indices.to_numpy()[::n_genes]
-    runs = [srr.dictionary[int(c)].as_py() for c in codes]
-    counts = table.column("count").to_numpy().reshape(len(runs), n_genes)
-    return table.column("gene_index").to_numpy()[:n_genes], dict(zip(runs, counts, strict=True))
 
 
 def load_ontology(con: duckdb.DuckDBPyConnection, path: Path, log: RejectionLog) -> int:

@@ -11,7 +11,7 @@ WITH count_file_sha AS (
 current AS (
     SELECT c.*, f.parquet_path,
            md5(array_to_string(c.runs_a, ',') || '|' || array_to_string(c.runs_b, ',') || '|'
-               || coalesce(s.sha256, '') || '|' || ?) AS inputs_hash
+               || coalesce(s.sha256, '') || '|' || $settings) AS inputs_hash
     FROM core.included_contrasts c
     JOIN raw.count_files f USING (gse)
     LEFT JOIN count_file_sha s ON s.path = f.source_file

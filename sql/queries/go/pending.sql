@@ -11,7 +11,7 @@ WITH go_sources AS (
 current AS (
     SELECT d.contrast_id,
            md5(coalesce(d.inputs_hash, d.source || '@' || d.finished_at::VARCHAR) || '|'
-               || s.shas || '|' || ?) AS inputs_hash
+               || s.shas || '|' || $settings) AS inputs_hash
     FROM core.de_runs AS d, go_sources AS s
     WHERE d.status = 'done'
 )

@@ -1,0 +1,3 @@
+from degae_tools.cli import main
+
+main()

@@ -1,0 +1,280 @@
+"""Commands that make and load the warehouse: init, sql, export, simulate, ingest, import-*,
+refresh and fetch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from degae_tools import console
+from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
+
+
+@main.command()
+@db_option
+@friendly_errors
+def init(db: Path | None) -> None:
+    """Create the warehouse (or bring it up to date): schemas raw, core, ml and their views."""
+    import warehouse
+
+    path = resolve_db(db)
+    con = warehouse.connect(path, write=True)
+    applied = warehouse.migrate(con)
+    con.close()
+    console.show_record({"warehouse": str(path), "sql_files_applied": len(applied)})
+
+
+@main.command()
+@click.argument("query")
+@db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "parquet"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--write", is_flag=True, help="Allow the query to change the warehouse.")
+@click.option("--limit", default=50, show_default=True, help="Rows shown as a table (0: all).")
+@friendly_errors
+def sql(query: str, db: Path | None, fmt: str, out: Path | None, write: bool, limit: int) -> None:
+    """Run QUERY on the warehouse (read-only unless --write) and print or export the result."""
+    from warehouse.query import run_query
+
+    run_query(resolve_db(db), query, fmt=fmt, out=out, write=write, limit=limit)
+
+
+@main.command("export")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@db_option
+@click.option("--table", "tables", multiple=True, help="A table to export (default: all).")
+@friendly_errors
+def export_tables(out_dir: Path, db: Path | None, tables: tuple[str, ...]) -> None:
+    """Parquet exports for other engines: DE/GO results by series, ml tables by model."""
+    import warehouse
+    from warehouse.parquet import export_parquet
+
+    con = warehouse.connect(resolve_db(db))
+    try:
+        rows = export_parquet(con, out_dir, list(tables))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    finally:
+        con.close()
+    console.show_table(["table", "rows"], sorted(rows.items()))
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--datasets", default=200, show_default=True, help="GEO series to simulate.")
+@click.option("--genes", default=5000, show_default=True, help="Genes (the study: 48,978).")
+@click.option("--go-terms", default=800, show_default=True, help="Synthetic GO terms.")
+@click.option("--seed", default=1, show_default=True)
+@click.option("--ontology", type=click.Path(exists=True, path_type=Path), help="A real OBO.")
+@click.option(
+    "--annotations", type=click.Path(exists=True, path_type=Path), help="Real GAF or gene2go."
+)
+@friendly_errors
+def simulate(
+    out_dir: Path,
+    datasets: int,
+    genes: int,
+    go_terms: int,
+    seed: int,
+    ontology: Path | None,
+    annotations: Path | None,
+) -> None:
+    """Write a simulated mouse compendium (DEE2, GEO, counts, GO) to OUT_DIR, with ground truth."""
+    from degae_tools.sources.simulate import SimulationConfig
+    from degae_tools.sources.simulate import simulate as run
+
+    config = SimulationConfig(
+        datasets=datasets,
+        genes=genes,
+        go_terms=go_terms,
+        seed=seed,
+        ontology=ontology,
+        annotations=annotations,
+    )
+    summary = run(out_dir, config)
+    console.show_record(
+        {k: v for k, v in vars(summary).items() if not k.startswith("_")}, "simulated"
+    )
+
+
+@main.command()
+@click.argument("source_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@db_option
+@click.option(
+    "--mode",
+    type=click.Choice(["degae", "study"]),
+    default="degae",
+    show_default=True,
+    help="Group rule: every value a group vs the control (degae), or first value vs rest (study).",
+)
+@click.option("--min-replicates", default=2, show_default=True)
+@click.option("--no-prefect", is_flag=True, help="Run without Prefect (no flow run recorded).")
+@friendly_errors
+def ingest(
+    source_dir: Path, db: Path | None, mode: str, min_replicates: int, no_prefect: bool
+) -> None:
+    """Load SOURCE_DIR (DEE2 metadata and counts, GEO series matrices, GO) into the warehouse."""
+    from flows.ingest import ingest as run
+    from flows.ingest import ingest_flow
+
+    path = resolve_db(db)
+    if no_prefect:
+        summary = run(source_dir, path, mode, min_replicates).as_dict()
+    else:
+        summary = ingest_flow(str(source_dir), str(path), mode, min_replicates)
+    errors = summary.pop("errors")
+    warnings = summary.pop("warnings")  # a Prefect run has logged them already
+    console.show_record(summary, "ingest")
+    for line in errors + ([f"warning: {w}" for w in warnings] if no_prefect else []):
+        click.echo(line, err=True)
+    show_summary(path)
+
+
+def show_summary(path: Path) -> None:
+    """Row counts of the main tables."""
+    from warehouse.query import run_query
+
+    if not console.mode.json:
+        run_query(path, "SELECT * FROM core.summary", limit=0)
+
+
+@main.command("import-de")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--contrast", "contrast_id", required=True, help="The contrast the table belongs to.")
+@db_option
+@friendly_errors
+def import_de(files: tuple[Path, ...], contrast_id: str, db: Path | None) -> None:
+    """Load limma topTable exports (R column names) as a contrast's DE results."""
+    _import_results(files, contrast_id, db, "toptable")
+
+
+@main.command("import-go")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--contrast", "contrast_id", required=True, help="The contrast the table belongs to.")
+@db_option
+@friendly_errors
+def import_go(files: tuple[Path, ...], contrast_id: str, db: Path | None) -> None:
+    """Load GOfuncR go_enrich()$results tables as a contrast's GO enrichment."""
+    _import_results(files, contrast_id, db, "gofuncr")
+
+
+def _import_results(files: tuple[Path, ...], contrast_id: str, db: Path | None, kind: str) -> None:
+    from warehouse.load import import_results
+
+    reports = import_results(resolve_db(db), files, contrast_id, kind)
+    console.show_table(
+        ["file", "status", "rows", "rows rejected"],
+        [[r.path, r.status, r.n_rows, r.n_rejected] for r in reports],
+    )
+    failed = [r for r in reports if r.status == "rejected"]
+    for r in failed:
+        click.echo(f"error: {r.message}", err=True)
+    if failed:
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("source_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@db_option
+@click.option("--retrain", is_flag=True, help="Retrain, predict and attribute when results change.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the report.")
+@click.option(
+    "--serve",
+    "cron",
+    default=None,
+    help="Instead of running once, register the scheduled deployment refresh/nightly with this "
+    "cron schedule (e.g. '0 3 * * *') and serve its runs (needs PREFECT_API_URL of a server).",
+)
+@friendly_errors
+def refresh(
+    source_dir: Path, db: Path | None, retrain: bool, report_path: str | None, cron: str | None
+) -> None:
+    """The whole pipeline once (ingest → DE → GO → retrain → report), only for what is new."""
+    from flows.refresh import refresh_flow, serve
+
+    path = str(resolve_db(db).resolve())
+    source = str(source_dir.resolve())
+    if cron:
+        serve(source, path, cron, retrain=retrain, report=report_path)
+        return
+    result = refresh_flow(source, path, retrain=retrain, report=report_path)
+    console.show_record(result, "refresh")
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--species", default="mmusculus", show_default=True, help="DEE2 species.")
+@click.option("--series", multiple=True, help="GEO series to fetch (repeatable).")
+@click.option(
+    "--series-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file of GEO series, one per line.",
+)
+@click.option(
+    "--max-runs-per-request", default=100, show_default=True, help="Runs per DEE2 request."
+)
+@click.option("--retries", default=4, show_default=True, help="Tries after the first.")
+@click.option("--backoff", "backoff_s", default=1.0, show_default=True, help="First wait (s).")
+@click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Per request (s).")
+@click.option(
+    "--dee2-url",
+    envvar="DEGAE_DEE2_URL",
+    show_envvar=True,
+    default="http://dee2.io",
+    show_default=True,
+)
+@click.option(
+    "--geo-url",
+    envvar="DEGAE_GEO_URL",
+    show_envvar=True,
+    default="https://ftp.ncbi.nlm.nih.gov",
+    show_default=True,
+)
+@click.option("--refresh-metadata", is_flag=True, help="Download the species metadata again.")
+@friendly_errors
+def fetch(
+    out_dir: Path,
+    species: str,
+    series: tuple[str, ...],
+    series_file: Path | None,
+    max_runs_per_request: int,
+    retries: int,
+    backoff_s: float,
+    timeout_s: float,
+    dee2_url: str,
+    geo_url: str,
+    refresh_metadata: bool,
+) -> None:
+    """Download DEE2 metadata and runs, and GEO series matrices, into OUT_DIR (for `ingest`)."""
+    from degae_tools.sources.fetch import FetchConfig, read_series_file
+    from degae_tools.sources.fetch import fetch as run_fetch
+
+    config = FetchConfig(
+        species=species,
+        series=series + (read_series_file(series_file) if series_file else ()),
+        max_runs_per_request=max_runs_per_request,
+        retries=retries,
+        backoff_s=backoff_s,
+        timeout_s=timeout_s,
+        dee2_url=dee2_url,
+        geo_url=geo_url,
+        refresh_metadata=refresh_metadata,
+    )
+    summary = run_fetch(out_dir, config)
+    record = summary.as_dict()
+    if not console.mode.json:
+        for key in ("fetched", "up_to_date", "failed"):
+            record[key] = len(record[key])
+    console.show_record(record, "fetch")
+    if summary.failed and not console.mode.json:
+        console.show_table(("series", "reason"), sorted(summary.failed.items()), title="failed")
+    if summary.failed:
+        sys.exit(1)

@@ -1,0 +1,73 @@
+"""Commands that compute results in the warehouse: de (limma) and enrich (GO)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from degae_tools import console
+from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
+from degae_tools.cli.options import config_options
+from degae_tools.enrichment import EnrichmentConfig
+from degae_tools.limma import DEConfig
+
+task_runner_option = click.option(
+    "--task-runner",
+    type=click.Choice(["thread", "dask", "none"]),
+    default="thread",
+    show_default=True,
+    help="Prefect task runner; dask fans out on prefect-dask ($DEGAE_DASK_ADDRESS or local); "
+    "none runs the same step without Prefect.",
+)
+
+
+@main.command()
+@db_option
+@config_options(DEConfig, only=("prior_count", "input", "voom"))
+@click.option("--chunk-size", default=25, show_default=True, help="Series per transaction.")
+@task_runner_option
+@friendly_errors
+def de(db: Path | None, chunk_size: int, task_runner: str, **fields: Any) -> None:
+    """limma for every included contrast without results (lmFit, contrasts.fit, eBayes)."""
+    config = DEConfig(**fields)
+    path = resolve_db(db)
+    if task_runner == "none":
+        from degae_tools.steps import de as step
+        from warehouse import Warehouse
+
+        with Warehouse.open(path, write=True) as wh:
+            summary = step.run(wh, config, chunk_size).as_dict()
+    else:
+        from flows.differential import differential_flow
+        from flows.tasks import runner
+
+        flow = differential_flow.with_options(task_runner=runner(task_runner))
+        summary = flow(str(path), config, chunk_size)
+    console.show_record(summary, "differential expression")
+
+
+@main.command()
+@db_option
+@config_options(
+    EnrichmentConfig, only=("candidate_p", "min_size", "max_size", "n_randsets", "seed", "keep")
+)
+@task_runner_option
+@friendly_errors
+def enrich(db: Path | None, task_runner: str, **fields: Any) -> None:
+    """GO enrichment of every contrast's DE genes (hypergeometric, BH FDR, GOfuncR-style FWER)."""
+    config = EnrichmentConfig(**fields)
+    path = resolve_db(db)
+    if task_runner == "none":
+        from degae_tools.steps import go as step
+        from warehouse import Warehouse
+
+        with Warehouse.open(path, write=True) as wh:
+            summary = step.run(wh, config).as_dict()
+    else:
+        from flows.enrichment import enrichment_flow
+        from flows.tasks import runner
+
+        summary = enrichment_flow.with_options(task_runner=runner(task_runner))(str(path), config)
+    console.show_record(summary, "GO enrichment")

@@ -1,0 +1,148 @@
+"""The `de` step: limma for every included contrast without a current result, in chunks of series.
+
+Each chunk's results and run rows are written in one transaction, so a killed run leaves only
+whole contrasts and a rerun resumes; a contrast that cannot be fitted (one replicate, no counts,
+a design not of full rank) is recorded as skipped with the reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import polars as pl
+
+from degae_tools import console
+from degae_tools.errors import DesignError
+from degae_tools.limma import DEConfig, de_table
+from degae_tools.steps.counts import RUN_SEPARATOR, read_counts, sample_counts
+from degae_tools.steps.runs import (
+    ChunkResult,
+    Mapper,
+    RunRow,
+    StepSummary,
+    chunked,
+    serially,
+    write_runs,
+)
+from degae_tools.thresholds import DE_ADJ_P
+from warehouse import Query, Warehouse
+
+PENDING = Query("de/pending")
+RUN_COLUMNS = {
+    "contrast_id": pl.Utf8,
+    "status": pl.Utf8,
+    "reason": pl.Utf8,
+    "source": pl.Utf8,
+    "inputs_hash": pl.Utf8,
+    "n_genes": pl.Int32,
+    "n_de": pl.Int32,
+    "config": pl.Utf8,
+}
+# A new DE fit makes the contrast's GO enrichment stale: it is dropped in the same transaction.
+STALE = ("core.go_enrichment", "core.go_runs")
+
+
+@dataclass(frozen=True)
+class ContrastJob:
+    """One contrast to fit: its two groups' samples (each a run, or runs summed with '+')."""
+
+    contrast_id: str
+    runs_a: tuple[str, ...]
+    runs_b: tuple[str, ...]
+    inputs_hash: str
+
+
+@dataclass(frozen=True)
+class SeriesJob:
+    """The contrasts of one series, fitted together on the series' counts."""
+
+    gse: str
+    parquet_path: str
+    contrasts: tuple[ContrastJob, ...]
+
+
+DESummary = StepSummary
+
+
+def settings(config: DEConfig) -> str:
+    """The settings as stored with each run (and hashed into its inputs)."""
+    return json.dumps(asdict(config))
+
+
+def plan(wh: Warehouse, config: DEConfig = DEConfig()) -> list[SeriesJob]:
+    """The included contrasts without results for their current inputs, grouped by series."""
+    pending = wh.frame(PENDING, {"settings": settings(config)})
+    jobs = []
+    for (gse,), rows in pending.partition_by("gse", as_dict=True, maintain_order=True).items():
+        contrasts = tuple(
+            ContrastJob(r["contrast_id"], tuple(r["runs_a"]), tuple(r["runs_b"]), r["inputs_hash"])
+            for r in rows.iter_rows(named=True)
+        )
+        jobs.append(SeriesJob(gse, str(wh.path.parent / rows["parquet_path"][0]), contrasts))
+    return jobs
+
+
+def fit_contrast(job: ContrastJob, gene_index, by_run, config: DEConfig) -> ChunkResult:
+    """limma for one contrast: logFC = mean(B) - mean(A) on log-CPM (or raw counts)."""
+    samples = job.runs_a + job.runs_b
+    missing = [r for s in samples for r in s.split(RUN_SEPARATOR) if r not in by_run]
+    try:
+        if missing:
+            raise DesignError(f"no counts for runs {missing[:3]}")
+        counts = np.stack([sample_counts(by_run, s) for s in samples], axis=1)
+        groups = ["A"] * len(job.runs_a) + ["B"] * len(job.runs_b)
+        table = de_table(counts, groups, ("B", "A"), config, gene_index=gene_index)
+    except DesignError as exc:
+        return ChunkResult([], [RunRow(job.contrast_id, "skipped", str(exc), job.inputs_hash)])
+    n_de = int((table["adj_p_value"] < DE_ADJ_P).sum())
+    run = RunRow(job.contrast_id, "done", None, job.inputs_hash, n_de=n_de, n_genes=table.height)
+    return ChunkResult([table.with_columns(pl.lit(job.contrast_id).alias("contrast_id"))], [run])
+
+
+def fit_series(job: SeriesJob, config: DEConfig) -> ChunkResult:
+    """limma for each contrast of a series, on the series' counts read once."""
+    result = ChunkResult()
+    try:
+        gene_index, by_run = read_counts(job.parquet_path)
+    except (OSError, ValueError) as exc:
+        reason = f"counts unreadable: {exc}"
+        result.runs = [
+            RunRow(c.contrast_id, "skipped", reason, c.inputs_hash) for c in job.contrasts
+        ]
+        return result
+    for contrast in job.contrasts:
+        result.extend(fit_contrast(contrast, gene_index, by_run, config))
+    return result
+
+
+def fit_chunk(jobs: list[SeriesJob], config: DEConfig) -> ChunkResult:
+    """limma for a chunk of series (pure computation: reads Parquet, never the warehouse)."""
+    result = ChunkResult()
+    for job in jobs:
+        result.extend(fit_series(job, config))
+    return result
+
+
+def write_chunk(wh: Warehouse, chunk: ChunkResult, config: DEConfig, summary: DESummary) -> None:
+    """Write a chunk's results, its run rows and the skip reasons in one transaction."""
+    tables = ("core.de_results", "core.de_runs")
+    write_runs(wh, "de", tables, chunk, RUN_COLUMNS, "degae", settings(config), STALE)
+    summary.count(chunk.runs)
+
+
+def run(
+    wh: Warehouse,
+    config: DEConfig = DEConfig(),
+    chunk_size: int = 25,
+    map_chunks: Mapper | None = None,
+) -> DESummary:
+    """Fit every pending included contrast; safe to rerun (finished contrasts are skipped).
+    `map_chunks` runs `fit_chunk` over the chunks (default: one after another, here)."""
+    chunks = chunked(plan(wh, config), chunk_size)
+    summary = DESummary()
+    fitted = (map_chunks or serially(fit_chunk))(chunks, config=config)
+    for chunk in console.progress(fitted, len(chunks), "limma"):
+        write_chunk(wh, chunk, config, summary)
+    return summary

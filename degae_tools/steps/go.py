@@ -1,0 +1,137 @@
+"""The `go` step: GO enrichment of every contrast with DE results and no current enrichment.
+
+The ontology and annotations are read once and propagated (is_a and part_of, as GOfuncR);
+contrasts sharing a tested-gene universe are enriched together with one sparse product.
+Stored rows: every tested term with p_over below `thresholds.GO_STORED_P` (the FWER and FDR
+columns say which survive correction; `core.enriched_terms` keeps FWER < `thresholds.GO_FWER`,
+as the study did).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import polars as pl
+
+from degae_tools import console
+from degae_tools.enrichment import (
+    EnrichmentConfig,
+    GeneAnnotations,
+    Ontology,
+    enrich_batch,
+    gene_sets,
+)
+from degae_tools.steps.runs import (
+    ChunkResult,
+    Mapper,
+    RunRow,
+    StepSummary,
+    chunked,
+    serially,
+    write_runs,
+)
+from warehouse import Query, Warehouse
+
+PENDING = Query("go/pending")
+DE_SIGNIFICANCE = Query("go/de_significance")
+RUN_COLUMNS = {
+    "contrast_id": pl.Utf8,
+    "status": pl.Utf8,
+    "reason": pl.Utf8,
+    "source": pl.Utf8,
+    "n_de": pl.Int32,
+    "n_terms_tested": pl.Int32,
+    "n_enriched": pl.Int32,
+    "config": pl.Utf8,
+    "inputs_hash": pl.Utf8,
+}
+
+
+@dataclass
+class GOSummary(StepSummary):
+    """Contrasts enriched and skipped by one run, and the terms stored."""
+
+    terms_stored: int = 0
+    unmapped_annotations: int = 0
+
+
+def load_annotations(wh: Warehouse, relations: tuple[str, ...]) -> GeneAnnotations:
+    """The warehouse's ontology and direct annotations, propagated up `relations`."""
+    with wh.session():
+        terms = wh.frame("SELECT go_id, name, namespace, is_obsolete FROM core.go_terms")
+        edges = wh.frame("SELECT child, parent, relation FROM core.go_edges")
+        alt = wh.frame("SELECT alt_id, go_id FROM core.go_alt_ids")
+        annotations = wh.frame("SELECT DISTINCT gene_index, go_id FROM core.go_annotations")
+        n_genes = int(wh.scalar("SELECT coalesce(max(gene_index) + 1, 0) FROM core.genes"))
+    ontology = Ontology(terms, edges, dict(zip(alt["alt_id"], alt["go_id"], strict=True)))
+    return ontology.propagate(annotations, n_genes, relations)
+
+
+def enrich_chunk(
+    de: pl.DataFrame, annotations: GeneAnnotations, config: EnrichmentConfig
+) -> ChunkResult:
+    """Enrichment of a chunk of contrasts (rows `contrast_id, gene_index, adj_p_value`)."""
+    result = ChunkResult()
+    groups: dict[bytes, list[tuple[str, np.ndarray]]] = {}
+    tested_of: dict[bytes, np.ndarray] = {}
+    for (contrast_id,), rows in de.partition_by("contrast_id", as_dict=True).items():
+        candidates, tested = gene_sets(rows, annotations.n_genes, config)
+        if not candidates.any():
+            reason = f"no DE genes at adj.P.Val < {config.candidate_p}"
+            result.runs.append(RunRow(contrast_id, "skipped", reason, n_de=0))
+            continue
+        key = np.packbits(tested).tobytes()
+        groups.setdefault(key, []).append((contrast_id, candidates))
+        tested_of[key] = tested
+    for key, members in groups.items():
+        result.extend(_enrich_universe(members, tested_of[key], annotations, config))
+    return result
+
+
+def _enrich_universe(members, tested, annotations, config) -> ChunkResult:
+    """One sparse product for the contrasts that share a tested-gene universe."""
+    ids = [m[0] for m in members]
+    table = enrich_batch(
+        np.stack([m[1] for m in members]), tested, annotations, config, contrast_ids=ids
+    )
+    counts = dict(zip(*np.unique(table["contrast_id"].to_numpy(), return_counts=True), strict=True))
+    runs = [
+        RunRow(cid, "done", None, n_de=int(mask.sum()), n_enriched=int(counts.get(cid, 0)))
+        for cid, mask in members
+    ]
+    return ChunkResult([table], runs)
+
+
+def stored_config(config: EnrichmentConfig) -> EnrichmentConfig:
+    """The config as run: `fwer_over` stores every term below GO_STORED_P (`p_over`) and lets
+    the views apply the FWER, so the stored rows answer both questions."""
+    return replace(config, keep="p_over") if config.keep == "fwer_over" else config
+
+
+def run(
+    wh: Warehouse,
+    config: EnrichmentConfig = EnrichmentConfig(),
+    chunk_size: int = 200,
+    map_chunks: Mapper | None = None,
+) -> GOSummary:
+    """Enrich every pending contrast: new ones, and those whose DE fit, GO or gene files, or
+    settings changed (`sql/queries/go/pending.sql`); finished, current ones are skipped.
+    `map_chunks` runs `enrich_chunk` over the chunks, lazily: each chunk's DE rows are read
+    just before it is enriched, so memory holds one chunk."""
+    config = stored_config(config)
+    settings = json.dumps(asdict(config))
+    hashes = dict(wh.rows(PENDING, {"settings": settings}))
+    annotations = load_annotations(wh, config.relations)
+    summary = GOSummary(unmapped_annotations=annotations.unmapped.height)
+    chunks = chunked(list(hashes), chunk_size)
+    de_rows = (wh.frame(DE_SIGNIFICANCE, {"contrast_ids": ids}) for ids in chunks)
+    fitted = (map_chunks or serially(enrich_chunk))(de_rows, annotations=annotations, config=config)
+    tables = ("core.go_enrichment", "core.go_runs")
+    for chunk in console.progress(fitted, len(chunks), "GO enrichment"):
+        chunk.runs = [replace(r, inputs_hash=hashes[r.contrast_id]) for r in chunk.runs]
+        write_runs(wh, "go", tables, chunk, RUN_COLUMNS, "degae", settings)
+        summary.count(chunk.runs)
+        summary.terms_stored += sum(r.n_enriched or 0 for r in chunk.runs if r.status == "done")
+    return summary
