@@ -143,6 +143,14 @@ def test_ontology_is_a_deep_dag_with_three_roots_and_obsolete_terms(tiny: Path) 
     assert "regulates" in set(ontology.edges["relation"])
 
 
+def test_simulated_term_ids_cannot_be_mistaken_for_real_go_terms(tiny: Path) -> None:
+    simulated = obo.read_obo(tiny / "go" / "go-basic.obo.gz").terms["go_id"].to_list()
+    roots = {"GO:0008150", "GO:0003674", "GO:0005575"}
+    assert all(int(t[3:]) > 7_000_000 for t in simulated if t not in roots)
+    real = set(obo.read_obo(SHARED / "go-basic.obo.gz").terms["go_id"].to_list())
+    assert set(simulated) & real == roots
+
+
 def test_series_have_one_to_four_groups_with_up_to_six_replicates(many: Path) -> None:
     sizes = []
     for path in sorted((many / "geo").iterdir()):

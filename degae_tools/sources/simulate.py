@@ -33,6 +33,8 @@ from degae_tools.groups import slugify
 REFERENCE_GENES = 48_978
 NAMESPACES = ("biological_process", "molecular_function", "cellular_component")
 ROOTS = ("GO:0008150", "GO:0003674", "GO:0005575")
+# Added to every simulated term number: simulated IDs are GO:7000001-GO:9200000 (GO has none).
+SIMULATED_ID_OFFSET = 7_000_000
 ASPECTS = ("P", "F", "C")
 METADATA_HEADER = (
     "SRR_accession",
@@ -435,6 +437,9 @@ def _synthetic_ontology(n_terms: int, seed: int, rng: np.random.Generator) -> tu
     numbers = rng.choice(2_200_000, size=n_terms + n_obsolete + 3, replace=False) + 1
     root_numbers = {int(root[3:]) for root in ROOTS}
     numbers = np.array([x for x in numbers if x not in root_numbers][: n_terms - 3 + n_obsolete])
+    # Simulated terms live at GO:7000001 and above, a range the Gene Ontology does not use, so
+    # no simulated ID can be mistaken for a real term (the three roots are GO's own).
+    numbers = numbers + SIMULATED_ID_OFFSET
     ids = list(ROOTS) + [f"GO:{x:07d}" for x in numbers[: n_terms - 3]]
     stanzas: list[tuple[str, str]] = []
     for term, go_id in enumerate(ids):
