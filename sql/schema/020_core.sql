@@ -113,7 +113,8 @@ CREATE TABLE IF NOT EXISTS core.go_enrichment (
     fwer_over DOUBLE,
     fwer_under DOUBLE,
     leading_edge INTEGER[],             -- gene_index of the DE genes in the term
-    PRIMARY KEY (contrast_id, go_id)
+    direction VARCHAR NOT NULL DEFAULT 'both', -- up | down (a signature's strongest genes) | both
+    PRIMARY KEY (contrast_id, go_id, direction)
 );
 
 -- Secondary GO IDs (OBO alt_id) mapped to their primary term, so old annotations still resolve.
