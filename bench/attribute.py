@@ -72,7 +72,11 @@ def worker(args: dict) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from degae_tools.attribute import integrated_gradients, logit_function, path_points
+    from degae_tools.models.integrated_gradients import (
+        integrated_gradients,
+        logit_function,
+        path_points,
+    )
 
     prep, encoder, head, x = build(args["genes"], args["latent"], args["terms"], args["seed"])
     f = logit_function(prep, encoder, head)
@@ -124,7 +128,8 @@ def worker(args: dict) -> dict:
 def _completeness(f, x, rows, terms, attr) -> dict:
     import numpy as np
 
-    from degae_tools.attribute import logits, relative_gap
+    from degae_tools.models.go_metrics import relative_gap
+    from degae_tools.models.integrated_gradients import logits
 
     delta = logits(f, x)[rows, terms] - logits(f, np.zeros((1, x.shape[1]), np.float32))[0, terms]
     gap = attr.sum(axis=1) - delta

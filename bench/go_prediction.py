@@ -61,11 +61,11 @@ def build(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path, dict]:
 
 def one_representation(db: Path, truth: Path, representation: str, args) -> dict:
     """Train, predict, attribute (exact and Gauss-Legendre 50) and validate one model."""
-    from degae_tools.attribute import AttributeConfig, attribute
     from degae_tools.models import AutoencoderConfig
-    from degae_tools.predict import fit_predictor
+    from degae_tools.models.go_config import AttributeConfig
+    from degae_tools.steps import attribute, predict, validate
     from degae_tools.train import train
-    from degae_tools.validate import validate
+    from warehouse import Warehouse
 
     config = AutoencoderConfig(
         neurons=args.neurons, layers=args.layers, epochs=args.epochs, representation=representation
@@ -74,10 +74,12 @@ def one_representation(db: Path, truth: Path, representation: str, args) -> dict
     trained = train(db, config, model_dir=db.parent / f"model-{representation}")
     train_s = time.perf_counter() - started
     recon = {(r["method"], r["split"]): r for r in trained.reconstruction}
-    predicted = fit_predictor(db, trained.model_dir)
-    gauss = attribute(db, trained.model_dir, AttributeConfig(rule="gauss-legendre", steps=50))
-    exact = attribute(db, trained.model_dir, AttributeConfig(rule="exact"))
-    checks = validate(db, trained.model_dir, AttributeConfig(rule="exact"), ground_truth=truth)
+    model_dir, exact_rule = trained.model_dir, AttributeConfig(rule="exact")
+    with Warehouse.open(db, write=True) as wh:
+        predicted = predict.run(wh, model_dir)
+        gauss = attribute.run(wh, model_dir, AttributeConfig(rule="gauss-legendre", steps=50))
+        exact = attribute.run(wh, model_dir, exact_rule)
+        checks = validate.run(wh, model_dir, exact_rule, ground_truth=truth)
     check = {
         f"{row['check_name']}:{row['method']}": row["value"] for row in checks.iter_rows(named=True)
     }

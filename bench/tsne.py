@@ -24,7 +24,7 @@ from sklearn.manifold import trustworthiness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from degae_tools.reduce import tsne  # noqa: E402
+from degae_tools.reduction import tsne  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tsne.json"
 
@@ -75,7 +75,7 @@ def main() -> None:
         "trustworthiness at k=10 on up to 2,000 points",
         "sklearn_version": sklearn.__version__,
         "opentsne_version": opentsne_version or "not installed: scikit-learn measured alone",
-        "sklearn_method": "exact up to 250 points, Barnes-Hut above (as degae_tools.reduce)",
+        "sklearn_method": "exact up to 250 points, Barnes-Hut above (as degae_tools.reduction)",
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "runs": runs,

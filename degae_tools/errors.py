@@ -56,6 +56,11 @@ class WarehouseError(DegaeError):
     """The warehouse is missing, locked, read-only or not migrated."""
 
 
+class NothingToDo(DegaeError):
+    """A step that found nothing to compute: the message says why and what to change (the CLI
+    prints it on one line and exits 0, or 2 under --strict)."""
+
+
 class ModelError(DegaeError):
     """A model directory or configuration that cannot be used."""
 

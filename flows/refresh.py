@@ -25,17 +25,18 @@ def model_flow(
     db_path: str, neurons: int, layers: int, epochs: int, representation: str = "magnitude"
 ) -> dict:
     """Retrain the autoencoder, fit GO prediction on its code and attribute terms to genes."""
-    from degae_tools.attribute import attribute
     from degae_tools.models import AutoencoderConfig
-    from degae_tools.predict import fit_predictor
+    from degae_tools.steps import attribute, predict
     from degae_tools.train import train
+    from warehouse import Warehouse
 
     config = AutoencoderConfig(
         neurons=neurons, layers=layers, epochs=epochs, representation=representation
     )
     trained = train(Path(db_path), config)
-    fit_predictor(Path(db_path), trained.model_dir)
-    attribute(Path(db_path), trained.model_dir)
+    with Warehouse.open(db_path, write=True) as wh:
+        predict.run(wh, trained.model_dir)
+        attribute.run(wh, trained.model_dir)
     return {"model_id": trained.model_id}
 
 

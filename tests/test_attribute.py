@@ -7,23 +7,32 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from degae_tools.attribute import (
-    RULES,
-    AttributeConfig,
-    attribute,
-    export_gmt,
+from degae_tools.cli import main
+from degae_tools.errors import ModelError
+from degae_tools.models import AutoencoderConfig, build_autoencoder
+from degae_tools.models.go_config import RULES, AttributeConfig, PredictConfig
+from degae_tools.models.go_head import build_head
+from degae_tools.models.integrated_gradients import (
     integrated_gradients,
     logit_function,
     logits,
     path_points,
     top_k,
 )
-from degae_tools.cli import main
-from degae_tools.errors import ModelError
 from degae_tools.preprocess import Preprocessor
-from tests.test_predict import copy_compendium, query
+from degae_tools.steps import attribute as attribute_step
+from tests.test_predict import copy_compendium, on_warehouse, query
 
 N_GENES = 40
+
+
+def attribute(db, model_dir, config: AttributeConfig = AttributeConfig()):
+    """The attribute step on the warehouse file `db`."""
+    return on_warehouse(db, attribute_step.run, model_dir, config)
+
+
+def export_gmt(db, model_id: str, path, top: int = 50) -> int:
+    return on_warehouse(db, attribute_step.export_gmt, model_id, path, top, write=False)
 
 
 @pytest.fixture()
@@ -170,9 +179,6 @@ def test_exact_rule_sums_to_the_logit_change_and_agrees_with_many_quadrature_ste
 
 
 def test_exact_rule_reads_every_kind_degae_trains_and_the_magnitude_representation():
-    from degae_tools.models import AutoencoderConfig, build_autoencoder
-    from degae_tools.predict import PredictConfig, build_head
-
     rng = np.random.default_rng(7)
     x = rng.normal(scale=1.5, size=(30, N_GENES)).astype(np.float32)
     for kind in ("dense", "sparse", "denoising", "variational"):
@@ -191,8 +197,6 @@ def test_exact_rule_reads_every_kind_degae_trains_and_the_magnitude_representati
 def test_exact_rule_matches_a_head_whose_code_unit_was_dead_in_training():
     """Normalization divides by max(sqrt(variance), epsilon): a unit constant on the training
     codes (variance 0) but alive on a new contrast must scale exactly as in the model."""
-    from degae_tools.predict import PredictConfig, build_head
-
     rng = np.random.default_rng(11)
     train_x = rng.uniform(-1.0, 1.0, size=(40, 6)).astype(np.float32)
     prep = Preprocessor().fit([train_x])
@@ -311,3 +315,12 @@ def test_cli_attributes_and_writes_a_gmt(compendium, tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert '"pairs"' in result.output and (tmp_path / "t.gmt").exists()
+
+
+def test_no_pair_to_attribute_says_why_and_exits_2_under_strict(compendium):
+    db, model_dir = compendium
+    on_warehouse(db, lambda wh: wh.execute("UPDATE core.go_enrichment SET fwer_over = 1.0"))
+    args = ["attribute", "--model", str(model_dir), "--db", str(db), "--max-predicted", "0"]
+    result = CliRunner().invoke(main, [*args, "--strict"])
+    assert result.exit_code == 2, result.output
+    assert "nothing done: none of the" in result.output and "lower --threshold" in result.output

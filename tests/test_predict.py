@@ -12,21 +12,35 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import warehouse
 from degae_tools.cli import main
 from degae_tools.errors import Log2FCTableError, ModelError
 from degae_tools.models.config import AutoencoderConfig
-from degae_tools.predict import (
-    PredictConfig,
-    fit_predictor,
-    log2fc_for_experiment,
-    predict_vector,
-    ridge_scores,
-)
+from degae_tools.models.go_config import LABEL_COLUMNS, PredictConfig
+from degae_tools.models.go_head import ridge_scores
+from degae_tools.steps import predict
+from degae_tools.steps.predict import predict_vector
 from degae_tools.train import train
+from tests.helpers import rows as warehouse_rows
 from tests.warehouse_fixtures import tiny_warehouse
+from warehouse import Warehouse
+from warehouse.export import LABEL_COLUMNS as WAREHOUSE_LABEL_COLUMNS
 
 N_GENES = 200
+
+
+def on_warehouse(db: Path, step, *args, write: bool = True, **kwargs):
+    """`step(wh, *args, **kwargs)` on the warehouse file `db`, opened for this call."""
+    with Warehouse.open(db, write=write) as wh:
+        return step(wh, *args, **kwargs)
+
+
+def fit_predictor(db: Path, model_dir: Path, config: PredictConfig = PredictConfig()):
+    """The predict step on the warehouse file `db`."""
+    return on_warehouse(db, predict.run, model_dir, config)
+
+
+def log2fc_for_experiment(db: Path, **where) -> np.ndarray:
+    return on_warehouse(db, predict.log2fc_for_experiment, write=False, **where)
 
 
 def trained_compendium() -> tuple[Path, Path]:
@@ -63,17 +77,13 @@ def compendium(tmp_path: Path) -> tuple[Path, Path]:
     return copy_compendium(tmp_path)
 
 
-def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = warehouse.connect(db)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+def query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
+    return warehouse_rows(db, sql, params)
 
 
 def macro(db: Path, predictor: str, metric: str) -> float:
-    sql = f"SELECT {metric} FROM ml.go_metrics WHERE predictor = ? AND go_id = 'macro'"
-    return query(db, sql, [predictor])[0][0]
+    sql = f"SELECT {metric} FROM ml.go_metrics WHERE predictor = $p AND go_id = 'macro'"
+    return query(db, sql, {"p": predictor})[0][0]
 
 
 def test_every_predictor_has_metrics_per_term_and_macro_micro(compendium):
@@ -185,3 +195,17 @@ def test_cli_fits_the_head_and_prints_every_predictor(compendium):
     assert result.exit_code == 0, result.output
     for name in ("latent_head", "prior", "pca_logreg", "genes_ridge"):
         assert f'"predictor": "{name}"' in result.output
+
+
+def test_the_label_columns_offered_are_the_ones_the_warehouse_reads():
+    assert LABEL_COLUMNS == WAREHOUSE_LABEL_COLUMNS
+
+
+def test_no_term_with_enough_positives_says_why_and_exits_2_only_under_strict(compendium):
+    db, model_dir = compendium
+    args = ["predict", "--model", str(model_dir), "--db", str(db), "--min-positives", "10000"]
+    relaxed = CliRunner().invoke(main, args)
+    strict = CliRunner().invoke(main, [*args, "--strict"])
+    assert relaxed.exit_code == 0 and strict.exit_code == 2
+    assert "nothing done: no GO term has 10000 positive" in relaxed.output
+    assert "lower --min-positives" in strict.output

@@ -6,30 +6,47 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from sklearn.decomposition import PCA
 
-import warehouse
 from degae_tools.cli import main
 from degae_tools.errors import ReduceError
-from degae_tools.reduce import ReduceConfig, components_for, reduce, variance_spectrum
+from degae_tools.reduction import ReduceConfig, components_for, variance_spectrum
+from degae_tools.steps import reduce as reduce_step
+from degae_tools.steps.reduce import contrast_labels
+from tests.helpers import rows
 from tests.warehouse_fixtures import tiny_warehouse
+from warehouse import Warehouse
 
 N_CONTRASTS = 36
 
 
 def add_latent_code(db: Path, model_id: str, dim: int = 6) -> None:
     """Store a random latent code for every contrast, as a trained autoencoder would."""
-    con = warehouse.connect(db, write=True)
-    ids = [r[0] for r in con.execute("SELECT contrast_id FROM core.contrasts").fetchall()]
-    rng = np.random.default_rng(1)
-    for cid in ids:
-        con.execute(
-            "INSERT INTO ml.embeddings VALUES (?, 'latent', ?, 'train', ?)",
-            [model_id, cid, rng.normal(size=dim).tolist()],
+    with Warehouse.open(db, write=True) as wh:
+        ids = [r[0] for r in wh.rows("SELECT contrast_id FROM core.contrasts")]
+        rng = np.random.default_rng(1)
+        codes = [rng.normal(size=dim).tolist() for _ in ids]
+        wh.insert(
+            "ml.embeddings",
+            pa.table(
+                {
+                    "model_id": [model_id] * len(ids),
+                    "method": ["latent"] * len(ids),
+                    "contrast_id": ids,
+                    "split": ["train"] * len(ids),
+                    "coords": pa.array(codes, pa.list_(pa.float32())),
+                }
+            ),
         )
-    con.close()
+
+
+def reduce(db: Path, config: ReduceConfig, out: Path) -> reduce_step.ReduceResult:
+    """The reduce step on the warehouse file `db`."""
+    with Warehouse.open(db, write=True) as wh:
+        return reduce_step.run(wh, config, out)
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +61,14 @@ def reduced(tmp_path_factory):
 
 def test_pca_and_tsne_coordinates_are_stored_with_splits_under_the_run_id(reduced):
     db, result = reduced
-    con = warehouse.connect(db)
-    rows = con.execute(
-        "SELECT method, count(split), min(len(coords)) FROM ml.embeddings WHERE model_id = ? "
+    found = rows(
+        db,
+        "SELECT method, count(split), min(len(coords)) FROM ml.embeddings WHERE model_id = $id "
         "GROUP BY method ORDER BY method",
-        [result.run_id],
-    ).fetchall()
-    con.close()
+        {"id": result.run_id},
+    )
     assert result.run_id.startswith("reduce-")
-    assert rows == [("pca", N_CONTRASTS, N_CONTRASTS - 1), ("tsne", N_CONTRASTS, 2)]
+    assert found == [("pca", N_CONTRASTS, N_CONTRASTS - 1), ("tsne", N_CONTRASTS, 2)]
 
 
 def test_low_rank_data_needs_few_components_and_the_headline_says_so(reduced):
@@ -65,18 +81,18 @@ def test_low_rank_data_needs_few_components_and_the_headline_says_so(reduced):
 
 def test_explained_variance_is_queryable_and_sums_to_one(reduced):
     db, result = reduced
-    con = warehouse.connect(db)
-    total, n = con.execute(
+    total, n = rows(
+        db,
         "SELECT sum(value), count(*) FROM ml.validation "
-        "WHERE model_id = ? AND check_name = 'pca_explained_variance'",
-        [result.run_id],
-    ).fetchall()[0]
-    needed = con.execute(
+        "WHERE model_id = $id AND check_name = 'pca_explained_variance'",
+        {"id": result.run_id},
+    )[0]
+    needed = rows(
+        db,
         "SELECT method, n FROM ml.validation "
-        "WHERE model_id = ? AND check_name = 'pca_components_for_variance' ORDER BY method",
-        [result.run_id],
-    ).fetchall()
-    con.close()
+        "WHERE model_id = $id AND check_name = 'pca_components_for_variance' ORDER BY method",
+        {"id": result.run_id},
+    )
     assert total == pytest.approx(1.0)
     assert n == N_CONTRASTS - 1
     assert needed == [(f"{k:.0%}", result.pca.components_for[k]) for k in (0.5, 0.8, 0.9)]
@@ -90,14 +106,13 @@ def test_variance_threshold_drops_genes_without_signal(reduced):
 
 def test_latent_code_is_projected_for_its_model(reduced):
     db, result = reduced
-    con = warehouse.connect(db)
-    rows = con.execute(
+    found = rows(
+        db,
         "SELECT method, count(*), any_value(split) FROM ml.embeddings "
-        "WHERE model_id = 'dense-test' AND method LIKE 'latent_%' GROUP BY method ORDER BY 1"
-    ).fetchall()
-    con.close()
+        "WHERE model_id = 'dense-test' AND method LIKE 'latent_%' GROUP BY method ORDER BY 1",
+    )
     assert result.latent_model == "dense-test"
-    assert rows == [("latent_pca", N_CONTRASTS, "train"), ("latent_tsne", N_CONTRASTS, "train")]
+    assert found == [("latent_pca", N_CONTRASTS, "train"), ("latent_tsne", N_CONTRASTS, "train")]
 
 
 def test_plots_are_coloured_by_top_go_and_by_the_named_attribute(reduced):
@@ -112,9 +127,7 @@ def test_same_data_and_config_give_the_same_run_and_replace_its_rows(tmp_path):
     db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=12, n_genes=60)
     first = reduce(db, ReduceConfig(pca_components=5), tmp_path / "a")
     second = reduce(db, ReduceConfig(pca_components=5, color_by="GO:0000001"), tmp_path / "b")
-    con = warehouse.connect(db)
-    n = con.execute("SELECT count(*) FROM ml.embeddings").fetchall()[0][0]
-    con.close()
+    n = rows(db, "SELECT count(*) FROM ml.embeddings")[0][0]
     assert first.run_id == second.run_id
     assert n == 2 * 12
 
@@ -126,19 +139,14 @@ def test_unknown_colouring_names_the_attributes_available(tmp_path):
 
 
 def test_colouring_by_an_attribute_of_contrast_and_of_dataset(tmp_path):
-    from degae_tools.reduce import contrast_labels
-
     db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=6, n_genes=40)
-    con = warehouse.connect(db, write=True)
-    con.execute(
-        "INSERT INTO core.datasets (gse, species, group_key) VALUES ('GSE1000', 'mm', 'age')"
-    )
-    ids = [
-        r[0] for r in con.execute("SELECT contrast_id FROM core.contrasts ORDER BY 1").fetchall()
-    ]
-    by_key, _ = contrast_labels(con, ids, "group_key")
-    by_species, _ = contrast_labels(con, ids, "species")
-    con.close()
+    with Warehouse.open(db, write=True) as wh:
+        wh.execute(
+            "INSERT INTO core.datasets (gse, species, group_key) VALUES ('GSE1000', 'mm', 'age')"
+        )
+        ids = [r[0] for r in wh.rows("SELECT contrast_id FROM core.contrasts ORDER BY 1")]
+        by_key, _ = contrast_labels(wh, ids, "group_key")
+        by_species, _ = contrast_labels(wh, ids, "species")
     assert by_key == ["treatment"] * 6
     assert by_species == ["mm"] * 3 + [None] * 3
 
@@ -167,3 +175,13 @@ def test_cli_prints_the_first_two_pcs_figure_as_json(tmp_path):
     record = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0 < record["first_two_pcs_explain"] <= 1
     assert record["contrasts"] == 10
+
+
+def test_too_few_contrasts_say_why_and_exit_2_only_under_strict(tmp_path):
+    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=2, n_genes=20)
+    args = ["reduce", "--db", str(db), "--out", str(tmp_path / "figs")]
+    relaxed = CliRunner().invoke(main, args)
+    strict = CliRunner().invoke(main, [*args, "--strict"])
+    assert relaxed.exit_code == 0 and strict.exit_code == 2
+    assert "nothing done: reduce needs at least 3 contrasts" in relaxed.output
+    assert "the warehouse has 2" in strict.output

@@ -8,32 +8,35 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import warehouse
-from degae_tools.attribute import AttributeConfig, attribute
 from degae_tools.errors import GroundTruthError
-from degae_tools.validate import (
-    ValidateConfig,
-    jaccard,
-    precision_recall_at_k,
-    read_ground_truth,
-    validate,
-)
-from tests.test_predict import N_GENES, copy_compendium, query
+from degae_tools.models.go_config import AttributeConfig, ValidateConfig
+from degae_tools.models.go_metrics import jaccard, precision_recall_at_k
+from degae_tools.steps import attribute as attribute_step
+from degae_tools.steps import validate as validate_step
+from degae_tools.steps.validate import read_ground_truth
+from tests.test_predict import N_GENES, copy_compendium, on_warehouse, query
+from warehouse import Warehouse
 
 ATTRIBUTION = AttributeConfig(steps=16, top_k=10)
+
+
+def attribute(db: Path, model_dir: Path, config: AttributeConfig):
+    return on_warehouse(db, attribute_step.run, model_dir, config)
+
+
+def validate(db: Path, model_dir: Path, *args, **kwargs):
+    """The validation step on the warehouse file `db`."""
+    return on_warehouse(db, validate_step.run, model_dir, *args, **kwargs)
 
 
 def term_genes(db: Path, n: int = 15) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
     """Contrast ids, their log2FC matrix, and per term the n genes whose log2FC correlates most
     with the term's enrichment across contrasts: the genes that truly drive each label."""
-    con = warehouse.connect(db)
-    try:
-        cells = con.sql("SELECT contrast_id, gene_index, log_fc FROM core.de_results").pl()
-        labels = con.sql(
+    with Warehouse.open(db) as wh:
+        cells = wh.frame("SELECT contrast_id, gene_index, log_fc FROM core.de_results")
+        labels = wh.frame(
             "SELECT contrast_id, go_id, fwer_over < 0.05 AS y FROM core.go_enrichment"
-        ).pl()
-    finally:
-        con.close()
+        )
     wide = cells.pivot(on="gene_index", index="contrast_id", values="log_fc").sort("contrast_id")
     ids = wide["contrast_id"].to_list()
     x = wide.select([str(g) for g in range(N_GENES)]).to_numpy()
@@ -54,24 +57,19 @@ def attributed(tmp_path: Path) -> tuple[Path, Path, Path]:
     row = {c: i for i, c in enumerate(ids)}
     pairs = query(db, "SELECT contrast_id, go_id FROM core.go_enrichment WHERE fwer_over < 0.05")
     edges = [[int(g) for g in drivers[go] if abs(x[row[c], g]) > 0.5] for c, go in pairs]
-    con = warehouse.connect(db, write=True)
-    try:
-        con.register(
-            "edges",
-            pa.table(
-                {
-                    "contrast_id": [p[0] for p in pairs],
-                    "go_id": [p[1] for p in pairs],
-                    "leading_edge": pa.array(edges, pa.list_(pa.int32())),
-                }
-            ),
-        )
-        con.execute(
+    edge_rows = pa.table(
+        {
+            "contrast_id": [p[0] for p in pairs],
+            "go_id": [p[1] for p in pairs],
+            "leading_edge": pa.array(edges, pa.list_(pa.int32())),
+        }
+    )
+    with Warehouse.open(db, write=True) as wh:
+        wh.execute(
             "UPDATE core.go_enrichment e SET leading_edge = d.leading_edge FROM edges d "
-            "WHERE e.contrast_id = d.contrast_id AND e.go_id = d.go_id"
+            "WHERE e.contrast_id = d.contrast_id AND e.go_id = d.go_id",
+            tables={"edges": edge_rows},
         )
-    finally:
-        con.close()
     truth = tmp_path / "perturbations.tsv"
     lines = ["gse\tgroup_a\tgroup_b\tcontrast_id\tgo_id\tgene_id\ttrue_log2fc"]
     for c, go in pairs:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import errno
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from degae_tools import console
-from degae_tools.errors import DegaeError
+from degae_tools.errors import DegaeError, NothingToDo
 
 db_option = click.option(
     "--db",
@@ -82,3 +83,18 @@ def main(quiet: bool, as_json: bool) -> None:
     """degae: a DuckDB warehouse of limma DE and GO-enrichment results, and autoencoders on it."""
     console.mode.quiet = quiet
     console.mode.json = as_json
+
+
+strict_option = click.option(
+    "--strict", is_flag=True, help="Exit with status 2 when nothing was computed (for scripts)."
+)
+
+
+@contextmanager
+def unless_empty(strict: bool) -> Iterator[None]:
+    """A step that found nothing to do says why on one line: exit 0, or 2 under --strict."""
+    try:
+        yield
+    except NothingToDo as exc:
+        click.echo(f"nothing done: {exc}", err=True)
+        sys.exit(2 if strict else 0)

@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from degae_tools import console
-from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
-from degae_tools.cli.options import int_list
+from degae_tools.cli.base import (
+    db_option,
+    friendly_errors,
+    main,
+    resolve_db,
+    strict_option,
+    unless_empty,
+)
+from degae_tools.cli.options import config_options, int_list
+from degae_tools.reduction import ReduceConfig
 
 
 @main.command()
 @db_option
-@click.option(
-    "--variance-threshold",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Keep genes whose log2FC variance exceeds this (the study's VarianceThreshold).",
-)
+@config_options(ReduceConfig)
 @click.option("--no-variance-threshold", is_flag=True, help="Keep every gene.")
-@click.option("--components", default=50, show_default=True, help="PCA components kept.")
-@click.option("--perplexity", default=50.0, show_default=True, help="t-SNE perplexity.")
-@click.option("--umap", is_flag=True, help="Also UMAP (needs umap-learn).")
-@click.option("--seed", default=69, show_default=True)
-@click.option(
-    "--color-by",
-    default="top_go",
-    show_default=True,
-    help="top_go, a GO ID or term name, or a contrast/dataset column (gse, group_key, ...).",
-)
-@click.option("--model", default=None, help="Autoencoder whose latent code is projected.")
-@click.option(
-    "--tsne-backend",
-    type=click.Choice(["auto", "sklearn", "opentsne"]),
-    default="auto",
-    show_default=True,
-    help="auto: openTSNE from 1,000 contrasts when installed (measured faster), else sklearn.",
-)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -46,35 +31,19 @@ from degae_tools.cli.options import int_list
     show_default=True,
     help="Folder for the plots.",
 )
+@strict_option
 @friendly_errors
 def reduce(
-    db: Path | None,
-    variance_threshold: float,
-    no_variance_threshold: bool,
-    components: int,
-    perplexity: float,
-    umap: bool,
-    seed: int,
-    color_by: str,
-    model: str | None,
-    tsne_backend: str,
-    out: Path,
+    db: Path | None, no_variance_threshold: bool, out: Path, strict: bool, **fields: Any
 ) -> None:
     """PCA and t-SNE of the log2FC matrix (and of a latent code), stored in ml.embeddings."""
-    from degae_tools.reduce import ReduceConfig
-    from degae_tools.reduce import reduce as run_reduce
+    from degae_tools.steps import reduce as step
+    from warehouse import Warehouse
 
-    config = ReduceConfig(
-        variance_threshold=None if no_variance_threshold else variance_threshold,
-        pca_components=components,
-        perplexity=perplexity,
-        umap=umap,
-        seed=seed,
-        color_by=color_by,
-        model=model,
-        tsne_backend=tsne_backend,
-    )
-    result = run_reduce(resolve_db(db), config, out)
+    if no_variance_threshold:
+        fields["variance_threshold"] = None
+    with Warehouse.open(resolve_db(db), write=True) as wh, unless_empty(strict):
+        result = step.run(wh, ReduceConfig(**fields), out)
     for note in result.notes:
         console.say(f"note: {note}")
     console.say(result.headline())

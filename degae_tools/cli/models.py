@@ -9,9 +9,16 @@ from typing import Any
 import click
 
 from degae_tools import console
-from degae_tools.attribute_config import RULES
-from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
-from degae_tools.cli.options import int_list
+from degae_tools.cli.base import (
+    db_option,
+    friendly_errors,
+    main,
+    resolve_db,
+    strict_option,
+    unless_empty,
+)
+from degae_tools.cli.options import config_options, int_list
+from degae_tools.models.go_config import AttributeConfig, PredictConfig, ValidateConfig
 
 
 def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -179,8 +186,13 @@ def search(
     console.say(f"plots: {', '.join(str(p) for p in result.plots)}")
 
 
+model_option = click.option(
+    "--model", required=True, help="Model id in ml.models, or a model directory."
+)
+
+
 @main.command()
-@click.option("--model", required=True, help="Model id in ml.models, or a model directory.")
+@model_option
 @db_option
 @click.option("--contrast", default=None, help="Score one stored contrast instead of fitting.")
 @click.option(
@@ -190,22 +202,8 @@ def search(
     help="Score a new experiment: a TSV of gene_id<TAB>log2fc lines (missing genes: 0).",
 )
 @click.option("--top", default=20, show_default=True, help="Terms shown when scoring one.")
-@click.option("--split-name", default=None, help="Split in ml.splits (default: the only one).")
-@click.option(
-    "--label-column",
-    type=click.Choice(["fwer_over", "fdr_over", "p_over", "fwer_under", "p_under"]),
-    default="fwer_over",
-    show_default=True,
-)
-@click.option("--threshold", default=0.05, show_default=True, help="Label: column < threshold.")
-@click.option("--min-positives", default=10, show_default=True, help="Terms need this many.")
-@click.option("--hidden", default=0, show_default=True, help="Hidden ReLU units (0: linear).")
-@click.option("--epochs", default=300, show_default=True)
-@click.option("--batch-size", default=64, show_default=True)
-@click.option("--learning-rate", default=1e-2, show_default=True)
-@click.option("--l2", default=1e-4, show_default=True)
-@click.option("--fine-tune/--frozen", default=False, show_default=True, help="Tune the encoder.")
-@click.option("--seed", default=69, show_default=True)
+@config_options(PredictConfig)
+@strict_option
 @friendly_errors
 def predict(
     model: str,
@@ -213,42 +211,22 @@ def predict(
     contrast: str | None,
     log2fc: Path | None,
     top: int,
-    split_name: str | None,
-    label_column: str,
-    threshold: float,
-    min_positives: int,
-    hidden: int,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    l2: float,
-    fine_tune: bool,
-    seed: int,
+    strict: bool,
+    **fields: Any,
 ) -> None:
     """Fit GO-term prediction on MODEL's latent code (with baselines), or score one experiment."""
-    from degae_tools import predict as p
+    from degae_tools.steps import predict as step
+    from warehouse import Warehouse
 
-    path = resolve_db(db)
-    model_dir = p.resolve_model_dir(path, model)
-    if contrast is not None or log2fc is not None:
-        vector = p.log2fc_for_experiment(path, contrast_id=contrast, tsv=log2fc)
-        scores = p.with_term_names(path, p.predict_vector(model_dir, vector).head(top))
-        console.show_table(scores.columns, scores.rows(), title=contrast or str(log2fc))
-        return
-    config = p.PredictConfig(
-        split_name=split_name,
-        label_column=label_column,
-        threshold=threshold,
-        min_positives=min_positives,
-        hidden=hidden,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        l2=l2,
-        fine_tune=fine_tune,
-        seed=seed,
-    )
-    result = p.fit_predictor(path, model_dir, config)
+    config = PredictConfig(**fields)
+    scoring = contrast is not None or log2fc is not None
+    with Warehouse.open(resolve_db(db), write=not scoring) as wh, unless_empty(strict):
+        model_dir = step.resolve_model_dir(wh, model)
+        if scoring:
+            scores = step.score_experiment(wh, model_dir, contrast, log2fc, top)
+            console.show_table(scores.columns, scores.rows(), title=contrast or str(log2fc))
+            return
+        result = step.run(wh, model_dir, config)
     columns = ["predictor", "macro_auroc", "macro_auprc", "micro_auroc", "micro_auprc"]
     rows = [[name] + [s[c] for c in columns[1:]] for name, s in result.summary.items()]
     console.say(f"{len(result.go_ids)} GO terms, {result.seconds:.1f} s; test split metrics:")
@@ -256,27 +234,9 @@ def predict(
 
 
 @main.command()
-@click.option("--model", required=True, help="Model id in ml.models, or a model directory.")
+@model_option
 @db_option
-@click.option("--steps", default=50, show_default=True, help="Points on the path (quadrature).")
-@click.option(
-    "--rule",
-    type=click.Choice(RULES),
-    default="exact",
-    show_default=True,
-    help="exact: walk the ReLU segments of the path (no steps, complete to round-off); "
-    "the others are quadrature rules over --steps points.",
-)
-@click.option("--top-k", default=20, show_default=True, help="Genes kept per pair.")
-@click.option(
-    "--batch", default=256, show_default=True, help="Path points (exact: pairs) per forward pass."
-)
-@click.option("--threshold", default=0.5, show_default=True, help="Score that counts as predicted.")
-@click.option("--max-predicted", default=10, show_default=True, help="Cap per contrast.")
-@click.option("--term-top", default=200, show_default=True, help="Genes kept per term.")
-@click.option(
-    "--rank-by", type=click.Choice(["signed", "abs"]), default="signed", show_default=True
-)
+@config_options(AttributeConfig)
 @click.option(
     "--gmt", type=click.Path(dir_okay=False, path_type=Path), help="Write term gene sets."
 )
@@ -288,66 +248,49 @@ def predict(
     default=None,
     help="The simulator's ground_truth/perturbations.tsv (for --validate).",
 )
-@click.option("--max-pairs", default=200, show_default=True, help="Pairs the checks recompute.")
+@config_options(ValidateConfig, only=("max_pairs", "n_seeds"))
+@strict_option
 @friendly_errors
 def attribute(
     model: str,
     db: Path | None,
-    steps: int,
-    rule: str,
-    top_k: int,
-    batch: int,
-    threshold: float,
-    max_predicted: int,
-    term_top: int,
-    rank_by: str,
     gmt: Path | None,
     gmt_top: int,
     run_checks: bool,
     ground_truth: Path | None,
     max_pairs: int,
+    n_seeds: int,
+    strict: bool,
+    **fields: Any,
 ) -> None:
     """Integrated gradients of every (test contrast, predicted or enriched GO term) pair."""
-    from degae_tools import attribute as a
+    from degae_tools.steps import attribute as step
+    from warehouse import Warehouse
 
-    path = resolve_db(db)
-    config = a.AttributeConfig(
-        steps=steps,
-        rule=rule,
-        top_k=top_k,
-        batch=batch,
-        threshold=threshold,
-        max_predicted=max_predicted,
-        term_top=term_top,
-        rank_by=rank_by,
-    )
-    result = a.attribute(path, model, config)
-    console.show_record(
-        {
-            "model": result.model_id,
-            "pairs": result.n_pairs,
-            "terms": result.n_terms,
-            "pairs_per_second": result.pairs_per_second,
-            "completeness_within_5pct": result.completeness_ok,
-            "max_relative_gap": result.max_relative_gap,
-        },
-        title="attribute",
-    )
-    if gmt is not None:
-        n = a.export_gmt(path, result.model_id, gmt, top=gmt_top)
-        console.say(f"wrote {n} gene sets to {gmt}")
-    if run_checks:
-        from degae_tools.validate import ValidateConfig, validate
+    config = AttributeConfig(**fields)
+    with Warehouse.open(resolve_db(db), write=True) as wh, unless_empty(strict):
+        result = step.run(wh, model, config)
+        console.show_record(
+            {
+                "model": result.model_id,
+                "pairs": result.n_pairs,
+                "terms": result.n_terms,
+                "pairs_per_second": result.pairs_per_second,
+                "completeness_within_5pct": result.completeness_ok,
+                "max_relative_gap": result.max_relative_gap,
+            },
+            title="attribute",
+        )
+        if gmt is not None:
+            n = step.export_gmt(wh, result.model_id, gmt, top=gmt_top)
+            console.say(f"wrote {n} gene sets to {gmt}")
+        if run_checks:
+            from degae_tools.steps import validate
 
-        checks = validate(
-            path,
-            model,
-            config,
-            ValidateConfig(k=top_k, max_pairs=max_pairs),
-            ground_truth=ground_truth,
-        )
-        console.show_table(
-            ["check_name", "method", "value", "n"],
-            checks.select("check_name", "method", "value", "n").rows(),
-            title="validation",
-        )
+            checks_config = ValidateConfig(k=config.top_k, max_pairs=max_pairs, n_seeds=n_seeds)
+            checks = validate.run(wh, model, config, checks_config, ground_truth=ground_truth)
+            console.show_table(
+                ["check_name", "method", "value", "n"],
+                checks.select("check_name", "method", "value", "n").rows(),
+                title="validation",
+            )

@@ -3,7 +3,8 @@
 A field becomes `--field-name` with the field's default; its help and choices come from
 `dataclasses.field(metadata={"help": ..., "choices": ...})` or from a `Literal` annotation.
 Booleans become flags (`--x/--no-x` when they default to True); tuples of ints take `1,2,3` or a
-range `1-3`.
+range `1-3`. `metadata={"flag": ...}` names the option itself (`--components`, or `--on/--off`
+for a boolean) where the field's name is not what users type.
 """
 
 from __future__ import annotations
@@ -97,10 +98,10 @@ def _option(f: dataclasses.Field, annotation: Any, overrides: dict[str, Any]) ->
     if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
         default = f.default_factory()
     click_type, is_flag = _click_type(annotation, f.metadata.get("choices"))
-    name = "--" + f.name.replace("_", "-")
+    name = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
     help_text = f.metadata.get("help")
     if is_flag:
-        decls = [f"{name}/--no-{name[2:]}"] if default else [name]
+        decls = [f"{name}/--no-{name[2:]}"] if default and "/" not in name else [name]
         return click.option(*decls, f.name, is_flag=True, default=bool(default), help=help_text)
     if isinstance(default, tuple):
         default = ",".join(str(v) for v in default)

@@ -4,5 +4,5 @@ SELECT p.contrast_id, p.go_id, coalesce(e.leading_edge, []::INTEGER[]) AS leadin
        p.completeness_gap, p.f_x - p.f_baseline AS delta
 FROM ml.attribution_pairs p
 LEFT JOIN core.go_enrichment e USING (contrast_id, go_id)
-WHERE p.model_id = ?
+WHERE p.model_id = $model_id
 ORDER BY p.go_id, p.contrast_id;

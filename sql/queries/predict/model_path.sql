@@ -1,1 +1,1 @@
-SELECT path FROM ml.models WHERE model_id = ?;
+SELECT path FROM ml.models WHERE model_id = $model_id;

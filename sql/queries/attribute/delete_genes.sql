@@ -1,1 +1,0 @@
-DELETE FROM ml.gene_attributions WHERE model_id = ?;

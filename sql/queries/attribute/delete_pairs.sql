@@ -1,1 +1,0 @@
-DELETE FROM ml.attribution_pairs WHERE model_id = ?;

@@ -1,1 +1,0 @@
-DELETE FROM ml.term_genes WHERE model_id = ?;

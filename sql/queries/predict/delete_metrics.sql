@@ -1,1 +1,0 @@
-DELETE FROM ml.go_metrics WHERE model_id = ?;

@@ -1,1 +1,0 @@
-DELETE FROM ml.go_predictions WHERE model_id = ?;
