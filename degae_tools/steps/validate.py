@@ -190,9 +190,9 @@ def agreement(
     how: Recompute,
     max_pairs: int,
 ) -> tuple[list[Check], list[Key]]:
-    """(a)-(c) against one reference: precision and recall at k of the stored IG top-k and of
-    |log2FC|, and of IG through randomised weights on a sample of pairs; returns the checks and
-    the sample."""
+    """(a)-(b) against one reference: precision and recall at k of the stored IG top-k and of
+    |log2FC|; then (c) on a sample of at most `max_pairs` pairs. Returns the checks and the
+    sample."""
     ev, k, detail = evidence, how.k, how.detail
     keys = [key for key in truth if key in ev.top_of and key[0] in ev.row_of]
     if not keys:
@@ -201,33 +201,42 @@ def agreement(
     model_id = ev.predictor.model_id
     x_rows = ev.test.x[[ev.row_of[c] for c, _ in keys]]
     methods = {"ig": [ev.top_of[key] for key in keys], "abs_log2fc": list(top_k(np.abs(x_rows), k))}
-    chosen = sorted(rng.choice(len(keys), min(max_pairs, len(keys)), replace=False))
-    sample = [keys[i] for i in chosen]
-    random_top = ig_top(f_random, ev, sample, how)
     checks = []
     for method, tops in methods.items():
         p, r = precision_recall_at_k(tops, [truth[key] for key in keys], k)
         checks.append(Check(model_id, f"{name}_precision@{k}", method, p, len(keys), detail))
         checks.append(Check(model_id, f"{name}_recall@{k}", method, r, len(keys), detail))
-    sample_sets = [truth[key] for key in sample]
-    p, r = precision_recall_at_k(list(random_top), sample_sets, k)
-    p_ig, _ = precision_recall_at_k([ev.top_of[key] for key in sample], sample_sets, k)
-    note = f"{detail}; {len(sample)} sampled pairs, trained model on them: {p_ig:.3g}"
-    overlap = np.mean(
-        [jaccard(ev.top_of[key], t) for key, t in zip(sample, random_top, strict=True)]
-    )
-    return checks + [
-        Check(model_id, f"{name}_precision@{k}", "ig_random_weights", p, len(sample), note),
-        Check(model_id, f"{name}_recall@{k}", "ig_random_weights", r, len(sample), note),
+    chosen = sorted(rng.choice(len(keys), min(max_pairs, len(keys)), replace=False))
+    sample = [keys[i] for i in chosen]
+    return checks + randomised_weights(name, truth, ev, f_random, sample, how), sample
+
+
+def randomised_weights(
+    name: str, truth: dict[Key, set[int]], evidence: Evidence, f_random, sample, how: Recompute
+) -> list[Check]:
+    """(c) IG through randomised weights on the sampled pairs: precision and recall at k against
+    the reference (the trained model's precision on the same pairs in `detail`), and the Jaccard
+    overlap of its top-k with the trained model's."""
+    k, model_id, top_of = how.k, evidence.predictor.model_id, evidence.top_of
+    random_top = ig_top(f_random, evidence, sample, how)
+    sets = [truth[key] for key in sample]
+    p, r = precision_recall_at_k(list(random_top), sets, k)
+    p_ig, _ = precision_recall_at_k([top_of[key] for key in sample], sets, k)
+    note = f"{how.detail}; {len(sample)} sampled pairs, trained model on them: {p_ig:.3g}"
+    overlap = np.mean([jaccard(top_of[key], t) for key, t in zip(sample, random_top, strict=True)])
+    n = len(sample)
+    return [
+        Check(model_id, f"{name}_precision@{k}", "ig_random_weights", p, n, note),
+        Check(model_id, f"{name}_recall@{k}", "ig_random_weights", r, n, note),
         Check(
             model_id,
             f"random_weights_jaccard@{k}",
             f"ig_vs_random:{name}",
             float(overlap),
-            len(sample),
-            detail,
+            n,
+            how.detail,
         ),
-    ], sample
+    ]
 
 
 def seed_stability(evidence: Evidence, sample: list[Key], how: Recompute, n_seeds: int) -> Check:
