@@ -48,6 +48,10 @@ class ResultTableError(InputFileError):
     """A precomputed limma ``topTable`` or GOfuncR ``go_enrich`` results table."""
 
 
+class SignatureFileError(InputFileError):
+    """A wide signature matrix (one row per signature, one column per gene) or a gene ID table."""
+
+
 class DesignError(DegaeError):
     """A linear model that cannot be fitted: too few replicates, not full rank, no counts."""
 

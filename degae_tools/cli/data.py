@@ -10,6 +10,8 @@ import click
 
 from degae_tools import console
 from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
+from degae_tools.cli.options import config_options
+from degae_tools.signature_config import DETableImport, SignatureImport
 
 
 @main.command()
@@ -148,12 +150,28 @@ def show_summary(path: Path) -> None:
 
 @main.command("import-de")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--contrast", "contrast_id", required=True, help="The contrast the table belongs to.")
+@click.option(
+    "--contrast",
+    "contrast_id",
+    default=None,
+    help="The compendium contrast the tables belong to (default: each table a signature of "
+    "--collection).",
+)
+@config_options(DETableImport)
 @db_option
 @friendly_errors
-def import_de(files: tuple[Path, ...], contrast_id: str, db: Path | None) -> None:
-    """Load limma topTable exports (R column names) as a contrast's DE results."""
-    _import_results(files, contrast_id, db, "toptable")
+def import_de(files: tuple[Path, ...], contrast_id: str | None, db: Path | None, **fields) -> None:
+    """Load DE tables R writes (limma topTable, DESeq2 results(), edgeR topTags; the format is
+    read from the header) as a contrast's DE results, or as signatures of a collection.
+
+    Example: degae-tools import-de SRP253951_SARS-CoV-2-vs-mock.deseq2.tsv.gz
+    """
+    from degae_tools.steps.imports import import_de as run
+    from warehouse import Warehouse, default_db_path
+
+    create = contrast_id is None  # a new signature may start a warehouse, a contrast's may not
+    with Warehouse.open(db or default_db_path(), write=True, create=create) as wh:
+        _show_imports(run(wh, files, contrast_id, DETableImport(**fields)))
 
 
 @main.command("import-go")
@@ -163,13 +181,14 @@ def import_de(files: tuple[Path, ...], contrast_id: str, db: Path | None) -> Non
 @friendly_errors
 def import_go(files: tuple[Path, ...], contrast_id: str, db: Path | None) -> None:
     """Load GOfuncR go_enrich()$results tables as a contrast's GO enrichment."""
-    _import_results(files, contrast_id, db, "gofuncr")
+    from degae_tools.steps.imports import import_go as run
+    from warehouse import Warehouse
+
+    with Warehouse.open(resolve_db(db), write=True) as wh:
+        _show_imports(run(wh, files, contrast_id))
 
 
-def _import_results(files: tuple[Path, ...], contrast_id: str, db: Path | None, kind: str) -> None:
-    from warehouse.load import import_results
-
-    reports = import_results(resolve_db(db), files, contrast_id, kind)
+def _show_imports(reports) -> None:
     console.show_table(
         ["file", "status", "rows", "rows rejected"],
         [[r.path, r.status, r.n_rows, r.n_rejected] for r in reports],
@@ -179,6 +198,28 @@ def _import_results(files: tuple[Path, ...], contrast_id: str, db: Path | None, 
         click.echo(f"error: {r.message}", err=True)
     if failed:
         sys.exit(2)
+
+
+@main.command("import-signatures")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--collection", required=True, help="Collection the signatures join (e.g. l1000).")
+@config_options(SignatureImport, exclude=("collection",))
+@db_option
+@friendly_errors
+def import_signatures(file: Path, collection: str, db: Path | None, **fields) -> None:
+    """Load a wide matrix of signatures (one row per signature, one column per gene) as a
+    collection: one contrast per signature, its genes mapped onto the warehouse's.
+
+    Example: degae-tools import-signatures l1000_drugbank_consensus_signatures.tsv.gz
+    --collection l1000 --value z --gene-id entrez
+    """
+    from degae_tools.steps.signatures import run
+    from warehouse import Warehouse, default_db_path
+
+    config = SignatureImport(collection=collection, **fields)
+    with Warehouse.open(db or default_db_path(), write=True, create=True) as wh:
+        summary = run(wh, file, config)
+    console.show_record(summary.as_dict(), "import-signatures")
 
 
 @main.command()

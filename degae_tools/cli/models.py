@@ -19,6 +19,7 @@ from degae_tools.cli.base import (
 )
 from degae_tools.cli.options import config_options, int_list
 from degae_tools.models.go_config import AttributeConfig, PredictConfig, ValidateConfig
+from degae_tools.signature_config import SimilarConfig
 
 
 def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -294,3 +295,33 @@ def attribute(
                 checks.select("check_name", "method", "value", "n").rows(),
                 title="validation",
             )
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_options(SimilarConfig)
+@db_option
+@friendly_errors
+def similar(file: Path, db: Path | None, **fields: Any) -> None:
+    """The signatures of a collection most similar to a DE table (any format import-de reads)
+    and most opposite to it: cosine and Spearman over shared genes, or between latent codes.
+    Every signature's scores are kept in ml.similar.
+
+    Example: degae-tools similar SRP253951_SARS-CoV-2-vs-mock.deseq2.tsv.gz --collection l1000
+    """
+    from degae_tools.steps import similar as step
+    from warehouse import Warehouse
+
+    config = SimilarConfig(**fields)
+    with Warehouse.open(resolve_db(db), write=True) as wh:
+        result = step.run(wh, file, config)
+    query, collection = result.query, result.collection
+    console.say(
+        f"{query.query_id}: {query.description} of {len(query.gene_index):,} mapped genes vs "
+        f"{collection.value} of {len(collection.contrast_ids):,} {collection.name} signatures "
+        f"over {len(collection.gene_index):,} genes, in space {result.space}"
+    )
+    columns = ["contrast_id", "n_shared", "cosine", "spearman"]
+    similar_rows, opposite_rows = result.ranked(config.rank_by, config.top)
+    for title, rows in (("most similar", similar_rows), ("most opposite", opposite_rows)):
+        console.show_table(columns, rows.select(columns).rows(), title=title)

@@ -12,6 +12,7 @@ from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
 from degae_tools.cli.options import config_options
 from degae_tools.enrichment import EnrichmentConfig
 from degae_tools.limma import DEConfig
+from degae_tools.strongest_genes import StrongestGenes
 
 task_runner_option = click.option(
     "--task-runner",
@@ -53,21 +54,31 @@ def de(db: Path | None, chunk_size: int, task_runner: str, **fields: Any) -> Non
 @config_options(
     EnrichmentConfig, only=("candidate_p", "min_size", "max_size", "n_randsets", "seed", "keep")
 )
+@config_options(StrongestGenes)
 @task_runner_option
 @friendly_errors
-def enrich(db: Path | None, task_runner: str, **fields: Any) -> None:
-    """GO enrichment of every contrast's DE genes (hypergeometric, BH FDR, GOfuncR-style FWER)."""
+def enrich(
+    db: Path | None,
+    task_runner: str,
+    signature_min_score: float,
+    signature_max_genes: int,
+    **fields: Any,
+) -> None:
+    """GO enrichment of every contrast's DE genes (hypergeometric, BH FDR, GOfuncR-style FWER);
+    an imported signature's candidates are its strongest genes, up and down separately."""
     config = EnrichmentConfig(**fields)
+    rule = StrongestGenes(signature_min_score, signature_max_genes)
     path = resolve_db(db)
     if task_runner == "none":
         from degae_tools.steps import go as step
         from warehouse import Warehouse
 
         with Warehouse.open(path, write=True) as wh:
-            summary = step.run(wh, config).as_dict()
+            summary = step.run(wh, config, rule=rule).as_dict()
     else:
         from flows.enrichment import enrichment_flow
         from flows.tasks import runner
 
-        summary = enrichment_flow.with_options(task_runner=runner(task_runner))(str(path), config)
+        flow = enrichment_flow.with_options(task_runner=runner(task_runner))
+        summary = flow(str(path), config, rule)
     console.show_record(summary, "GO enrichment")

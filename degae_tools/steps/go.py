@@ -4,7 +4,9 @@ The ontology and annotations are read once and propagated (is_a and part_of, as 
 contrasts sharing a tested-gene universe are enriched together with one sparse product.
 Stored rows: every tested term with p_over below `thresholds.GO_STORED_P` (the FWER and FDR
 columns say which survive correction; `core.enriched_terms` keeps FWER < `thresholds.GO_FWER`,
-as the study did).
+as the study did). Imported signatures (`core.signatures`) have scores, not p-values: their
+candidates are their strongest genes up and down, enriched separately (`direction`), against the
+genes they measured (`strongest_genes.StrongestGenes`); the compendium's rows are `both`.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from degae_tools.steps.runs import (
     serially,
     write_runs,
 )
+from degae_tools.strongest_genes import StrongestGenes, strongest_gene_sets
 from warehouse import Query, Warehouse
 
 PENDING = Query("go/pending")
 DE_SIGNIFICANCE = Query("go/de_significance")
+SIGNATURE_IDS = Query("go/signature_ids")
 RUN_COLUMNS = {
     "contrast_id": pl.Utf8,
     "status": pl.Utf8,
@@ -70,32 +74,50 @@ def load_annotations(wh: Warehouse, relations: tuple[str, ...]) -> GeneAnnotatio
 
 
 def enrich_chunk(
-    de: pl.DataFrame, annotations: GeneAnnotations, config: EnrichmentConfig
+    de: pl.DataFrame,
+    annotations: GeneAnnotations,
+    config: EnrichmentConfig,
+    rule: StrongestGenes = StrongestGenes(),
 ) -> ChunkResult:
-    """Enrichment of a chunk of contrasts (rows `contrast_id, gene_index, adj_p_value`)."""
+    """Enrichment of a chunk of contrasts (rows `contrast_id, gene_index, adj_p_value, score,
+    signature`)."""
     result = ChunkResult()
-    groups: dict[bytes, list[tuple[str, np.ndarray]]] = {}
+    groups: dict[tuple[bytes, str], list[tuple[str, np.ndarray]]] = {}
     tested_of: dict[bytes, np.ndarray] = {}
     for (contrast_id,), rows in de.partition_by("contrast_id", as_dict=True).items():
-        candidates, tested = gene_sets(rows, annotations.n_genes, config)
-        if not candidates.any():
-            reason = f"no DE genes at adj.P.Val < {config.candidate_p}"
+        sets, tested, reason = candidate_sets(rows, annotations.n_genes, config, rule)
+        if not sets:
             result.runs.append(RunRow(contrast_id, "skipped", reason, n_de=0))
             continue
         key = np.packbits(tested).tobytes()
-        groups.setdefault(key, []).append((contrast_id, candidates))
+        for direction, candidates in sets.items():
+            groups.setdefault((key, direction), []).append((contrast_id, candidates))
         tested_of[key] = tested
-    for key, members in groups.items():
-        result.extend(_enrich_universe(members, tested_of[key], annotations, config))
+    for (key, direction), members in groups.items():
+        result.extend(_enrich_universe(members, tested_of[key], annotations, config, direction))
+    result.runs = _one_run_per_contrast(result.runs)
     return result
 
 
-def _enrich_universe(members, tested, annotations, config) -> ChunkResult:
-    """One sparse product for the contrasts that share a tested-gene universe."""
+def candidate_sets(
+    rows: pl.DataFrame, n_genes: int, config: EnrichmentConfig, rule: StrongestGenes
+) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
+    """A contrast's candidate masks by direction, its tested mask, and why it has none: an
+    imported signature's strongest genes up and down, or a compendium contrast's DE genes."""
+    if "signature" in rows.columns and rows["signature"][0]:
+        sets, tested = strongest_gene_sets(rows, n_genes, rule)
+        return sets, tested, f"no gene with |score| >= {rule.signature_min_score}"
+    candidates, tested = gene_sets(rows, n_genes, config)
+    sets = {"both": candidates} if candidates.any() else {}
+    return sets, tested, f"no DE genes at adj.P.Val < {config.candidate_p}"
+
+
+def _enrich_universe(members, tested, annotations, config, direction) -> ChunkResult:
+    """One sparse product for the candidate sets that share a tested-gene universe."""
     ids = [m[0] for m in members]
     table = enrich_batch(
         np.stack([m[1] for m in members]), tested, annotations, config, contrast_ids=ids
-    )
+    ).with_columns(pl.lit(direction).alias("direction"))
     counts = dict(zip(*np.unique(table["contrast_id"].to_numpy(), return_counts=True), strict=True))
     runs = [
         RunRow(cid, "done", None, n_de=int(mask.sum()), n_enriched=int(counts.get(cid, 0)))
@@ -104,10 +126,32 @@ def _enrich_universe(members, tested, annotations, config) -> ChunkResult:
     return ChunkResult([table], runs)
 
 
+def _one_run_per_contrast(runs: list[RunRow]) -> list[RunRow]:
+    """A signature's up and down sets as one run row: their candidates and terms added up."""
+    merged: dict[str, RunRow] = {}
+    for r in runs:
+        if r.contrast_id in merged and r.status == "done":
+            first = merged[r.contrast_id]
+            r = replace(first, n_de=first.n_de + r.n_de, n_enriched=first.n_enriched + r.n_enriched)
+        merged[r.contrast_id] = r
+    return list(merged.values())
+
+
 def stored_config(config: EnrichmentConfig) -> EnrichmentConfig:
     """The config as run: `fwer_over` stores every term below GO_STORED_P (`p_over`) and lets
     the views apply the FWER, so the stored rows answer both questions."""
     return replace(config, keep="p_over") if config.keep == "fwer_over" else config
+
+
+def pending(wh: Warehouse, settings: str, rule: StrongestGenes) -> dict[str, str]:
+    """Contrasts to enrich with their inputs hash: the compendium's under the enrichment
+    settings, imported signatures' under those and the strongest-genes rule."""
+    signatures = {cid for (cid,) in wh.rows(SIGNATURE_IDS)}
+    ruled = json.dumps({**json.loads(settings), **asdict(rule)})
+    hashes = {c: h for c, h in wh.rows(PENDING, {"settings": settings}) if c not in signatures}
+    if signatures:
+        hashes |= {c: h for c, h in wh.rows(PENDING, {"settings": ruled}) if c in signatures}
+    return dict(sorted(hashes.items()))
 
 
 def run(
@@ -115,6 +159,7 @@ def run(
     config: EnrichmentConfig = EnrichmentConfig(),
     chunk_size: int = 200,
     map_chunks: Mapper | None = None,
+    rule: StrongestGenes = StrongestGenes(),
 ) -> GOSummary:
     """Enrich every pending contrast: new ones, and those whose DE fit, GO or gene files, or
     settings changed (`sql/queries/go/pending.sql`); finished, current ones are skipped.
@@ -122,12 +167,14 @@ def run(
     just before it is enriched, so memory holds one chunk."""
     config = stored_config(config)
     settings = json.dumps(asdict(config))
-    hashes = dict(wh.rows(PENDING, {"settings": settings}))
+    hashes = pending(wh, settings, rule)
     annotations = load_annotations(wh, config.relations)
     summary = GOSummary(unmapped_annotations=annotations.unmapped.height)
     chunks = chunked(list(hashes), chunk_size)
     de_rows = (wh.frame(DE_SIGNIFICANCE, {"contrast_ids": ids}) for ids in chunks)
-    fitted = (map_chunks or serially(enrich_chunk))(de_rows, annotations=annotations, config=config)
+    fitted = (map_chunks or serially(enrich_chunk))(
+        de_rows, annotations=annotations, config=config, rule=rule
+    )
     tables = ("core.go_enrichment", "core.go_runs")
     for chunk in console.progress(fitted, len(chunks), "GO enrichment"):
         chunk.runs = [replace(r, inputs_hash=hashes[r.contrast_id]) for r in chunk.runs]

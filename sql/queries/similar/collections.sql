@@ -1,0 +1,2 @@
+-- The imported collections a DE table can be compared with.
+SELECT collection FROM core.collections ORDER BY collection;
