@@ -1,7 +1,7 @@
 -- Per contrast, its enriched term (FWER_over < core.go_fwer(), the study's threshold) that is enriched in
 -- the most contrasts of the compendium. The three ontology roots say nothing and are left out.
 WITH enriched AS (
-    SELECT contrast_id, go_id
+    SELECT DISTINCT contrast_id, go_id  -- a signature may be enriched up and down
     FROM core.go_enrichment
     WHERE fwer_over < core.go_fwer() AND go_id NOT IN ('GO:0008150', 'GO:0003674', 'GO:0005575')
 ),
