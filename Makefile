@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
-.PHONY: install demo test r-limma clean
+.PHONY: install demo test r-limma chromium clean
 
 $(BIN)/degae-tools: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ r-limma:
 	      apt-get install -y -qq --no-install-recommends r-bioc-limma >/dev/null \
 	      || echo "R limma could not be installed: the R parity tests will skip"; \
 	    else echo "R limma missing: sudo apt-get install --no-install-recommends r-bioc-limma"; fi; }
+
+# Headless Chromium (and a font) for the report's browser checks: installed with apt when we are root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null \
+	      || echo "Chromium could not be installed: the report's browser checks will skip"; \
+	    else echo "Chromium missing: sudo apt-get install --no-install-recommends chromium"; fi; }
 
 demo: install
 	rm -rf $(DEMO) $(DB) $(DB).wal $(basename $(DB))_counts && mkdir -p $(DEMO)
@@ -45,7 +54,7 @@ demo: install
 	$(BIN)/degae-tools sql "SELECT exclusion_reason, count(*) AS datasets FROM core.dataset_inclusion GROUP BY ALL ORDER BY 2 DESC" --db $(DB)
 	@echo "report: $(DEMO)/report.html   warehouse: $(DB)"
 
-test: install r-limma
+test: install r-limma chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q

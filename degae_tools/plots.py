@@ -12,20 +12,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
-OTHER_COLOR = "#c9ccd1"
+OTHER_COLOR = "#bbbbbb"
+# Okabe & Ito's colour-blind-safe palette (https://jfly.uni-koeln.de/color/), most distinct first,
+# and one marker per colour so that a legend entry never depends on colour alone.
 PALETTE = (
-    "#1f77b4",
-    "#e8590c",
-    "#2f9e44",
-    "#c2255c",
-    "#7048e8",
-    "#8c564b",
-    "#0c8599",
-    "#e67700",
-    "#5c940d",
-    "#495057",
+    "#0072b2",
+    "#d55e00",
+    "#009e73",
+    "#cc79a7",
+    "#e69f00",
+    "#56b4e9",
+    "#000000",
+    "#f0e442",
 )
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# Marker areas that look alike: a star or a cross of the same area as a dot looks smaller.
+MARKER_SCALE = {"o": 1.0, "s": 0.9, "^": 1.15, "D": 0.8, "v": 1.15, "P": 1.3, "X": 1.3, "*": 2.0}
+CHANCE_COLOR = "#495057"
 
 
 def apply_style() -> None:
@@ -60,54 +65,64 @@ def plot_embedding(
     max_labels: int = 8,
     legend_title: str = "",
 ) -> Figure:
-    """Scatter of 2-D coordinates; the `max_labels` most frequent labels in colour, the rest grey.
+    """Scatter of 2-D coordinates: the `max_labels` most frequent labels (at most one per palette
+    colour) each in its own colour and marker, the rest small and grey as "other / none".
 
-    A label of None (no enriched term, no value) is drawn grey as "other / none".
+    A label of None (no enriched term, no value) counts as "other / none".
     """
     apply_style()
-    coords = np.asarray(coords, dtype=float)
+    coords = np.asarray(coords, dtype=float).reshape(-1, 2)
     counts = Counter(label for label in labels if label is not None)
-    shown = [label for label, _ in counts.most_common(max_labels)]
-    label_array = np.array([label if label in shown else None for label in labels], dtype=object)
-    fig, ax = plt.subplots(figsize=(6.4, 6.6))
-    size = float(np.clip(1600 / max(len(coords), 1), 6, 40))
-    other = np.array([label is None for label in label_array], dtype=bool)
-    for color, label in zip(PALETTE, shown, strict=False):
-        mask = label_array == label
+    shown = [label for label, _ in counts.most_common(min(max_labels, len(PALETTE)))]
+    groups = np.array([label if label in shown else None for label in labels], dtype=object)
+    fig, ax = plt.subplots(figsize=(6.4, 6.8))
+    # Marker area in points²: large for a few hundred contrasts, never below a visible dot.
+    size = float(np.clip(12_000 / max(len(coords), 1), 18, 70))
+    for color, marker, label in zip(PALETTE, MARKERS, shown, strict=False):
+        mask = groups == label
         ax.scatter(
             coords[mask, 0],
             coords[mask, 1],
-            s=size * 1.3,
+            s=size * MARKER_SCALE[marker],
             color=color,
-            linewidths=0.3,
-            edgecolors="white",
+            marker=marker,
+            linewidths=0.35,
+            edgecolors=(0.0, 0.0, 0.0, 0.45),
+            alpha=0.9,
             label=f"{_shorten(label, 46)} ({int(mask.sum())})",
             zorder=2,
         )
-    if other.any():
+    other = np.array([label is None for label in groups], dtype=bool)
+    if other.any():  # underneath the labelled points, last in the legend
         ax.scatter(
             coords[other, 0],
             coords[other, 1],
-            s=size,
+            s=size * 0.5,
             color=OTHER_COLOR,
             linewidths=0,
+            alpha=0.8,
             label=f"other / none ({int(other.sum())})",
             zorder=1,
         )
     ax.set_title(title)
     ax.set_xlabel(axis_labels[0])
     ax.set_ylabel(axis_labels[1])
+    _legend_below(ax, legend_title, ncol=2 if len(shown) > 4 else 1)
+    fig.tight_layout()
+    return fig
+
+
+def _legend_below(ax, title: str, ncol: int) -> None:
+    """A small legend under the axes (a scatter's many labels never cover its points)."""
     ax.legend(
-        title=legend_title or None,
+        title=title or None,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.11),
-        ncol=2 if len(shown) > 4 else 1,
-        markerscale=1.3,
+        ncol=ncol,
+        markerscale=1.2,
         fontsize=8,
         title_fontsize=9,
     )
-    fig.tight_layout()
-    return fig
 
 
 def plot_explained_variance(ratio: np.ndarray, n_bars: int = 50) -> Figure:
@@ -144,34 +159,64 @@ def plot_explained_variance(ratio: np.ndarray, n_bars: int = 50) -> Figure:
     return fig
 
 
-def plot_grouped_bars(
-    values: Mapping[str, Mapping[str, float]],
-    title: str,
-    ylabel: str,
-    reference: float | None = None,
-    reference_label: str = "",
-) -> Figure:
-    """Bars of `values[group][series]`: one cluster per group, one colour per series.
-
-    `reference` draws a dashed horizontal line (e.g. AUROC 0.5 = chance).
-    """
+def plot_grouped_bars(values: Mapping[str, Mapping[str, float]], title: str, xlabel: str) -> Figure:
+    """Horizontal bars of `values[group][series]`: one cluster per group (labelled on the left,
+    so long labels never overlap), one colour per series, each bar labelled with its value."""
     apply_style()
     groups = list(values)
     series = list(dict.fromkeys(s for g in groups for s in values[g]))
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(groups) * max(len(series), 1) / 2), 3.8))
-    width = 0.8 / max(len(series), 1)
-    x = np.arange(len(groups))
+    n = max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(7.5, 1.0 + 0.3 * len(groups) * n + 0.25 * len(groups)))
+    height = 0.8 / n
+    y = np.arange(len(groups))
     for i, name in enumerate(series):
-        heights = [values[g].get(name, np.nan) for g in groups]
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=name)
+        widths = [values[g].get(name, np.nan) for g in groups]
+        bars = ax.barh(y + (i - (n - 1) / 2) * height, widths, height, label=name)
         ax.bar_label(bars, fmt="%.3g", fontsize=8, padding=2)
-    if reference is not None:
-        ax.axhline(reference, color="#868e96", lw=1, ls="--", label=reference_label or None)
-    ax.set_xticks(x, [_shorten(g, 28) for g in groups])
+    ax.set_yticks(y, [_shorten(g, 40) for g in groups])
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    ax.axvline(0, color="#868e96", lw=0.8)
     ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.margins(y=0.15)
+    ax.set_xlabel(xlabel)
+    ax.margins(x=0.15)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_panels(
+    scores: Mapping[str, Mapping[str, float | None]],
+    title: str,
+    chance: Mapping[str, tuple[float, str]] | None = None,
+) -> Figure:
+    """One panel per score (`scores[score][predictor]`), a horizontal bar per predictor.
+
+    A panel gets a dashed chance line only when `chance` names its level and label (AUROC: 0.5;
+    AUPRC: the mean prevalence, which depends on the data), so no line claims a chance level
+    that does not hold for its score."""
+    apply_style()
+    chance = chance or {}
+    names = list(scores)
+    predictors = list(dict.fromkeys(p for s in names for p in scores[s]))
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(4.2 * len(names) + 1.2, 0.9 + 0.42 * len(predictors)), squeeze=False
+    )
+    y = np.arange(len(predictors))
+    for k, (ax, name) in enumerate(zip(axes[0], names, strict=True)):
+        widths = [np.nan if v is None else v for v in (scores[name].get(p) for p in predictors)]
+        bars = ax.barh(y, widths, 0.7, color=[PALETTE[i % len(PALETTE)] for i in range(len(y))])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8, padding=2)
+        if name in chance:
+            level, label = chance[name]
+            ax.axvline(level, color=CHANCE_COLOR, lw=1.2, ls="--", label=label)
+            ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8)
+        ax.set_yticks(y, predictors if k == 0 else [""] * len(predictors))
+        ax.invert_yaxis()
+        ax.grid(axis="y", visible=False)
+        ax.set_xlim(0, 1.12)
+        ax.set_xlabel(f"macro {name}")
+    fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.tight_layout()
     return fig
 
@@ -200,7 +245,8 @@ def _shorten(text: str, width: int = 40) -> str:
 
 
 def plot_history(history: Sequence[Mapping[str, float]], title: str = "training history") -> Figure:
-    """Training and validation loss per epoch (log scale), learning rate on a second axis."""
+    """Training and validation loss per epoch (log scale), the learning rate on a labelled
+    right-hand axis; one legend names all three lines."""
     apply_style()
     epochs = [h["epoch"] + 1 for h in history]
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -211,11 +257,23 @@ def plot_history(history: Sequence[Mapping[str, float]], title: str = "training 
     ax.set_ylabel("MSE (model units)")
     ax.set_title(title)
     rate = ax.twinx()
-    rate.step(epochs, [h["learning_rate"] for h in history], where="mid", color=OTHER_COLOR)
+    rate.step(
+        epochs,
+        [h["learning_rate"] for h in history],
+        where="mid",
+        color=CHANCE_COLOR,
+        ls="--",
+        lw=1.2,
+        label="learning rate (right axis)",
+    )
     rate.set_yscale("log")
-    rate.set_ylabel("learning rate", color="#868e96")
+    rate.set_ylabel("learning rate", color=CHANCE_COLOR)
+    rate.tick_params(axis="y", colors=CHANCE_COLOR)
     rate.grid(False)
-    ax.legend(loc="upper right")
+    rate.spines["right"].set_visible(True)
+    lines = ax.get_lines() + rate.get_lines()
+    labels = [line.get_label() for line in lines]
+    ax.legend(lines, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     fig.tight_layout()
     return fig
 
@@ -239,6 +297,8 @@ def plot_search(trials: Sequence[Mapping[str, float]], by: str = "neurons") -> F
     ax.plot(xs, [best[x] for x in xs], color=PALETTE[1], marker="o", label="best trial (mean)")
     if by == "neurons":
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(xs, [f"{x:,.0f}" for x in xs])  # the values tried, as plain numbers
     ax.set_xlabel(f"{by} (first hidden layer)" if by == "neurons" else "hidden layers")
     ax.set_ylabel("cross-validated MSE")
     ax.set_title(f"search: loss against {by}")

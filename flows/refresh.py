@@ -62,9 +62,11 @@ def refresh_flow(
     if retrain and new_results:
         result["model"] = model_flow(db_path, neurons, layers, epochs, representation)
     if report:
-        from degae_tools.report import write_report
+        from degae_tools.steps.report import write_report
+        from warehouse import Warehouse
 
-        result["report"] = str(write_report(db_path, report))
+        with Warehouse.open(db_path) as wh:
+            result["report"] = str(write_report(wh, Path(report)))
     result["seconds"] = round(time.monotonic() - started, 2)
     return result
 

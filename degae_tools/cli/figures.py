@@ -67,9 +67,11 @@ def reduce(
 @friendly_errors
 def report(db: Path | None, out: Path, figures: Path | None) -> None:
     """Write one self-contained HTML report of the warehouse and its models."""
-    from degae_tools.report import write_report
+    from degae_tools.steps.report import write_report
+    from warehouse import Warehouse
 
-    path = write_report(resolve_db(db), out, figures_dir=figures)
+    with Warehouse.open(resolve_db(db)) as wh:
+        path = write_report(wh, out, figures_dir=figures)
     console.show_record({"report": str(path), "bytes": path.stat().st_size})
 
 

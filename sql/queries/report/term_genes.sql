@@ -1,4 +1,4 @@
--- Top genes ($2 per term) of the GO terms with the most attributed pairs ($1 terms per model).
+-- Top genes ($n_genes per term) of the GO terms with the most attributed pairs ($n_terms per model).
 WITH term_pairs AS (
     SELECT model_id, go_id, max(n_pairs) AS n_pairs
     FROM ml.term_genes
@@ -8,7 +8,7 @@ WITH term_pairs AS (
 terms AS (
     SELECT model_id, go_id, n_pairs
     FROM term_pairs
-    QUALIFY row_number() OVER (PARTITION BY model_id ORDER BY n_pairs DESC, go_id) <= $1
+    QUALIFY row_number() OVER (PARTITION BY model_id ORDER BY n_pairs DESC, go_id) <= $n_terms
 )
 SELECT tg.model_id, tg.go_id, t.name, terms.n_pairs, tg.rank, g.symbol, g.gene_id,
        tg.mean_abs_attribution, tg.frac_top_k
@@ -16,5 +16,5 @@ FROM ml.term_genes tg
 JOIN terms USING (model_id, go_id)
 LEFT JOIN core.go_terms t USING (go_id)
 LEFT JOIN core.genes g USING (gene_index)
-WHERE tg.rank <= $2
+WHERE tg.rank <= $n_genes
 ORDER BY tg.model_id, terms.n_pairs DESC, tg.go_id, tg.rank;
