@@ -2,6 +2,13 @@
 
 Both sides run log-CPM → lmFit → contrasts.fit → eBayes → topTable(number = Inf) on the same
 simulated counts; R is timed inside R (system.time over a loop) so its start-up does not count.
+degae gets the counts as the `de` step does: integers, one run's counts after another (a
+samples x genes stack, passed transposed), and returns `de_table`'s rows in gene order, as R's
+topTable(sort.by = "none") does (the step then stores them by p-value: the writer's cost, not
+limma's).
+The floor is one pass over the same data: each count's log2 looked up in a table (the log-CPM
+transform, the one step that must read every count), so `degae / floor` says how many such
+passes the whole pipeline costs.
 Run: ``python bench/de.py`` (a few minutes); writes ``bench/results/de.json``.
 """
 
@@ -19,7 +26,7 @@ import click
 import numpy as np
 import polars as pl
 
-from degae_tools.limma import DEConfig, limma, limma_batch
+from degae_tools.limma import DEConfig, de_table, limma, limma_batch
 
 RESULTS = Path(__file__).parent / "results" / "de.json"
 
@@ -81,20 +88,42 @@ def time_r(
     return wall, cpu, np.fromfile(first).reshape(3, n_genes)
 
 
+def by_sample(datasets: np.ndarray) -> np.ndarray:
+    """The counts as the step stacks them: int32, datasets x samples x genes."""
+    return np.ascontiguousarray(datasets.transpose(0, 2, 1)).astype(np.int32)
+
+
 def time_single(
     datasets: np.ndarray, config: DEConfig = DEConfig()
 ) -> tuple[float, float, pl.DataFrame]:
-    """degae's per-dataset (wall, cpu) seconds calling limma() once per dataset."""
+    """degae's per-dataset (wall, cpu) seconds calling de_table() once per dataset on the counts
+    the step gives it, and the first dataset's limma() table (for the comparison with R)."""
     n_samples = datasets.shape[-1]
     groups = ["A"] * (n_samples // 2) + ["B"] * (n_samples - n_samples // 2)
+    stacked = by_sample(datasets)
     wall = cpu = 0.0
-    for counts in datasets:
+    for counts in stacked:
         w0, c0 = time.perf_counter(), time.process_time()
-        limma(counts, groups, ("B", "A"), config)
+        de_table(counts.T, groups, ("B", "A"), config)
         wall += time.perf_counter() - w0
         cpu += time.process_time() - c0
     first = limma(datasets[0], groups, ("B", "A"), config)
     return wall / len(datasets), cpu / len(datasets), first
+
+
+def time_floor(datasets: np.ndarray, repeats: int = 20) -> tuple[float, float]:
+    """The floor's per-dataset (wall, cpu) seconds: one pass over each dataset's counts that
+    reads every count and writes its log2 (a table lookup, as degae's log-CPM does)."""
+    stacked = by_sample(datasets)
+    table = np.log2(np.arange(1 << 16) + 0.5)
+    wall = cpu = 0.0
+    for _ in range(repeats):
+        for counts in stacked:
+            w0, c0 = time.perf_counter(), time.process_time()
+            np.take(table, counts.astype(np.intp), mode="clip")
+            wall += time.perf_counter() - w0
+            cpu += time.process_time() - c0
+    return wall / (repeats * len(stacked)), cpu / (repeats * len(stacked))
 
 
 def max_difference(ours: pl.DataFrame, r_first: np.ndarray) -> dict[str, float]:
@@ -110,9 +139,10 @@ def time_degae(pool: np.ndarray, n_datasets: int) -> tuple[float, float]:
     """degae's batched per-dataset (wall, cpu) seconds: limma_batch over ``pool`` repeatedly."""
     n_samples = pool.shape[-1]
     groups = ["A"] * (n_samples // 2) + ["B"] * (n_samples - n_samples // 2)
+    stacked = by_sample(pool).transpose(0, 2, 1)
     wall = cpu = 0.0
     for start in range(0, n_datasets, len(pool)):
-        batch = pool[: min(len(pool), n_datasets - start)]
+        batch = stacked[: min(len(pool), n_datasets - start)]
         w0, c0 = time.perf_counter(), time.process_time()
         limma_batch(batch, groups, ("B", "A"))
         wall += time.perf_counter() - w0
@@ -160,7 +190,7 @@ def main(
     for n_samples in (6, 12):
         pool = simulate_counts(rng, max(chunk, r_datasets), genes, n_samples)
         shared = pool[:r_datasets]
-        r_times, batch_times, single_times = [], [], []
+        r_times, batch_times, single_times, floor_times = [], [], [], []
         for _ in range(rounds):
             with tempfile.TemporaryDirectory() as tmp:
                 r_wall, r_cpu, r_first = time_r(shared, Path(tmp))
@@ -168,7 +198,9 @@ def main(
             batch_times.append(time_degae(pool[:chunk], datasets))
             single_wall, single_cpu, ours = time_single(shared)
             single_times.append((single_wall, single_cpu))
+            floor_times.append(time_floor(shared))
         r_ms, batch_ms, single_ms = summary(r_times), summary(batch_times), summary(single_times)
+        floor_ms = summary(floor_times)
         cases.append(
             {
                 "genes": genes,
@@ -180,8 +212,10 @@ def main(
                 "r_ms_per_dataset": r_ms,
                 "degae_batched_ms_per_dataset": batch_ms,
                 "degae_single_ms_per_dataset": single_ms,
+                "floor_ms_per_dataset": floor_ms,
                 "speedup_batched": speedup(r_ms, batch_ms),
                 "speedup_single": speedup(r_ms, single_ms),
+                "single_over_floor": speedup(single_ms, floor_ms),
                 "max_abs_difference_vs_r_first_dataset": max_difference(ours, r_first),
             }
         )
@@ -189,9 +223,12 @@ def main(
             f"{genes} genes x {n_samples} samples, ms/dataset (best of {rounds}): "
             f"R {r_ms['wall_min']:.1f} wall, {r_ms['cpu_min']:.1f} cpu; degae batched "
             f"{batch_ms['wall_min']:.1f} wall, {batch_ms['cpu_min']:.1f} cpu; single "
-            f"{single_ms['wall_min']:.1f} wall; speed-up batched "
-            f"{r_ms['wall_min'] / batch_ms['wall_min']:.1f}x wall, "
-            f"{r_ms['cpu_min'] / batch_ms['cpu_min']:.1f}x cpu"
+            f"{single_ms['wall_min']:.1f} wall, {single_ms['cpu_min']:.1f} cpu; floor "
+            f"{floor_ms['cpu_min']:.2f} cpu; speed-up single "
+            f"{r_ms['wall_min'] / single_ms['wall_min']:.1f}x wall, "
+            f"{r_ms['cpu_min'] / single_ms['cpu_min']:.1f}x cpu; batched "
+            f"{r_ms['cpu_min'] / batch_ms['cpu_min']:.1f}x cpu; degae = "
+            f"{single_ms['cpu_min'] / floor_ms['cpu_min']:.0f} floors"
         )
     shared = simulate_counts(rng, voom_datasets, genes, 6)
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,9 +252,12 @@ def main(
         "benchmark": "limma pipeline per dataset: degae_tools.limma vs R limma",
         "method": (
             "log-CPM, lmFit, contrasts.fit, eBayes, topTable(number = Inf) on the same simulated "
-            "negative-binomial counts; R timed by system.time inside one Rscript loop; degae's "
-            "limma_batch timed around each call; R and degae alternate for `rounds` rounds; "
-            "cpu = user + system CPU seconds of the process; speed-up = R time / degae time"
+            "negative-binomial counts; R timed by system.time inside one Rscript loop (counts as "
+            "doubles); degae timed around each de_table call (single: as the de step calls it, "
+            "int32 counts stacked run by run, rows in gene order) and each limma_batch call "
+            "(batched); floor: one table-lookup log2 pass over the same int32 counts; R, degae "
+            "and the floor alternate for `rounds` rounds; cpu = user + system CPU seconds of the "
+            "process; speed-up = R time / degae time"
         ),
         "r_limma": subprocess.run(
             ["Rscript", "-e", "cat(as.character(packageVersion('limma')))"],

@@ -10,6 +10,8 @@ import duckdb
 
 from degae_tools.thresholds import SQL_MACROS
 
+WHEN = "-- when:"
+
 
 def sql_files(folder: str) -> list[tuple[str, str]]:
     """(name, text) of every `.sql` file in `sql/<folder>`, sorted by name."""
@@ -31,6 +33,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     transaction); returns the names applied."""
     applied = []
     for name, text in sql_files("schema") + macros() + sql_files("views"):
+        if not applies(con, text):
+            continue
         con.execute(text)
         digest = hashlib.sha256(text.encode()).hexdigest()
         con.execute(
@@ -39,3 +43,12 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         )
         applied.append(name)
     return applied
+
+
+def applies(con: duckdb.DuckDBPyConnection, text: str) -> bool:
+    """Whether a file runs: one whose first line is `-- when: <query>` runs only when that query
+    answers true (a one-off move of an old warehouse's table, say); every other file runs."""
+    first = text.split("\n", 1)[0]
+    if not first.startswith(WHEN):
+        return True
+    return bool(con.sql(first.removeprefix(WHEN)).fetchall()[0][0])

@@ -24,24 +24,12 @@ from degae_tools.steps.runs import (
     StepSummary,
     chunked,
     serially,
-    write_runs,
+    write_de_results,
 )
 from degae_tools.thresholds import DE_ADJ_P
 from warehouse import Query, Warehouse
 
 PENDING = Query("de/pending")
-RUN_COLUMNS = {
-    "contrast_id": pl.Utf8,
-    "status": pl.Utf8,
-    "reason": pl.Utf8,
-    "source": pl.Utf8,
-    "inputs_hash": pl.Utf8,
-    "n_genes": pl.Int32,
-    "n_de": pl.Int32,
-    "config": pl.Utf8,
-}
-# A new DE fit makes the contrast's GO enrichment stale: it is dropped in the same transaction.
-STALE = ("core.go_enrichment", "core.go_runs")
 
 
 @dataclass(frozen=True)
@@ -91,9 +79,11 @@ def fit_contrast(job: ContrastJob, gene_index, by_run, config: DEConfig) -> Chun
     try:
         if missing:
             raise DesignError(f"no counts for runs {missing[:3]}")
-        counts = np.stack([sample_counts(by_run, s) for s in samples], axis=1)
+        # One sample's counts after another (limma reads them so), as a genes x samples view;
+        # rows by p-value, the order they are stored in.
+        counts = np.stack([sample_counts(by_run, s) for s in samples])
         groups = ["A"] * len(job.runs_a) + ["B"] * len(job.runs_b)
-        table = de_table(counts, groups, ("B", "A"), config, gene_index=gene_index)
+        table = de_table(counts.T, groups, ("B", "A"), config, gene_index, by_p=True)
     except DesignError as exc:
         return ChunkResult([], [RunRow(job.contrast_id, "skipped", str(exc), job.inputs_hash)])
     n_de = int((table["adj_p_value"] < DE_ADJ_P).sum())
@@ -126,9 +116,10 @@ def fit_chunk(jobs: list[SeriesJob], config: DEConfig) -> ChunkResult:
 
 
 def write_chunk(wh: Warehouse, chunk: ChunkResult, config: DEConfig, summary: DESummary) -> None:
-    """Write a chunk's results, its run rows and the skip reasons in one transaction."""
-    tables = ("core.de_results", "core.de_runs")
-    write_runs(wh, "de", tables, chunk, RUN_COLUMNS, "degae", settings(config), STALE)
+    """Write a chunk's results, its run rows and the skip reasons in one transaction (their GO
+    enrichment, computed from the results they replace, is dropped with them)."""
+    values = pl.concat(chunk.results) if chunk.results else None
+    write_de_results(wh, values, chunk.runs, source="degae", config=settings(config))
     summary.count(chunk.runs)
 
 

@@ -1,11 +1,16 @@
 """What every per-contrast step records: one run row per contrast (done or skipped, and why),
-its results replacing the contrast's earlier ones, and rejections in `raw.rejected`."""
+its results replacing the contrast's earlier ones, and rejections in `raw.rejected`.
+
+Per-gene values go through one writer, `write_de_results`, whatever made them (limma, an imported
+signature or DE table): it stores them compactly in `core.de_values` under integer contrast keys
+(`sql/schema/045_de_values.sql`), and every reader sees them in the view `core.de_results`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -13,6 +18,33 @@ from degae_tools.sources import Rejection
 from warehouse import Query, Warehouse
 
 INSERT_REJECTIONS = Query("warehouse/insert_rejections")
+CONTRAST_KEYS = Query("de/contrast_keys")
+ASSIGN_CONTRAST_KEYS = Query("de/assign_contrast_keys")
+DELETE_VALUES = Query("de/delete_values")
+
+DE_RESULTS = "core.de_results"
+# The value columns of core.de_results and the types core.de_values stores them as.
+DE_VALUES = {
+    "log_fc": pl.Float64,
+    "ave_expr": pl.Float32,
+    "t": pl.Float32,
+    "p_value": pl.Float64,
+    "adj_p_value": pl.Float64,
+    "b": pl.Float32,
+    "z": pl.Float32,
+}
+DE_RUN_COLUMNS = {
+    "contrast_id": pl.Utf8,
+    "status": pl.Utf8,
+    "reason": pl.Utf8,
+    "source": pl.Utf8,
+    "inputs_hash": pl.Utf8,
+    "n_genes": pl.Int32,
+    "n_de": pl.Int32,
+    "config": pl.Utf8,
+}
+# New values of a contrast make its GO enrichment stale: dropped in the same transaction.
+GO_TABLES = ("core.go_enrichment", "core.go_runs")
 
 # How a step maps its chunk function over its chunks, `(chunks, **fixed) -> results in order`:
 # `serially(function)` here, Prefect tasks in a flow (`flows.tasks`).
@@ -97,6 +129,30 @@ def record_rejections(wh: Warehouse, rejections: Sequence[Rejection], stage: str
     wh.execute(INSERT_REJECTIONS, tables={"rejections_in": rows})
 
 
+def write_de_results(
+    wh: Warehouse,
+    values: pl.DataFrame | pa.Table | None,
+    runs: Sequence[RunRow],
+    *,
+    source: str,
+    config: str | None,
+    stage: str = "de",
+    run_columns: dict[str, pl.DataType] = DE_RUN_COLUMNS,
+    stale: tuple[str, ...] = GO_TABLES,
+) -> None:
+    """The one writer of per-gene values. `values` has `contrast_id, gene_index` and any of
+    DE_VALUES' columns (the others are stored NULL); `runs` has one row per contrast, done or
+    skipped. In one transaction the runs' contrasts lose their earlier values and their `stale`
+    results, and get `values`, their `core.de_runs` rows and their skip reasons."""
+    frames = (
+        []
+        if values is None
+        else [values if isinstance(values, pl.DataFrame) else pl.from_arrow(values)]
+    )
+    chunk = ChunkResult(frames, list(runs))
+    write_runs(wh, stage, (DE_RESULTS, "core.de_runs"), chunk, run_columns, source, config, stale)
+
+
 def write_runs(
     wh: Warehouse,
     stage: str,
@@ -116,13 +172,16 @@ def write_runs(
         [{k: getattr(r, k) for k in run_columns if hasattr(r, k)} | extra for r in chunk.runs],
         schema=run_columns,
     )
-    results = pl.concat(chunk.results) if chunk.results else None
+    results = pl.concat(chunk.results, how="diagonal_relaxed") if chunk.results else None
     with wh.transaction():
         for table in stale:
             wh.delete(table, {"contrast_id": ids})
-        wh.delete(results_table, {"contrast_id": ids})
-        if results is not None:
-            wh.insert(results_table, results)
+        if results_table == DE_RESULTS:
+            replace_de_values(wh, ids, results)
+        else:
+            wh.delete(results_table, {"contrast_id": ids})
+            if results is not None:
+                wh.insert(results_table, results)
         wh.upsert(runs_table, runs)
         wh.delete("raw.rejected", {"stage": stage, "source": ids})
         skipped = [
@@ -131,3 +190,41 @@ def write_runs(
             if r.status != "done"
         ]
         record_rejections(wh, skipped, stage)
+
+
+def replace_de_values(wh: Warehouse, ids: list[str], values: pl.DataFrame | None) -> None:
+    """Inside the caller's transaction: drop the stored values of contrasts `ids`, then store
+    `values` under their contrasts' keys (given now to contrasts that have none). A contrast's
+    rows are stored together, in the order given (limma's by p-value, which compresses best:
+    `sql/schema/045_de_values.sql`)."""
+    keys = wh.frame(CONTRAST_KEYS, {"contrast_ids": ids})
+    if keys.height:
+        bounds = {"low": keys["contrast_key"].min(), "high": keys["contrast_key"].max()}
+        wh.execute(DELETE_VALUES, bounds | {"keys": keys["contrast_key"].to_list()})
+    if values is None or values.height == 0:
+        return
+    values = grouped_by_contrast(values)
+    runs = values["contrast_id"].rle()
+    written = runs.struct.field("value").to_list()
+    wh.execute(ASSIGN_CONTRAST_KEYS, {"contrast_ids": written})
+    keys = dict(wh.rows(CONTRAST_KEYS, {"contrast_ids": written}))
+    key_of_run = np.array([keys[c] for c in written], dtype=np.int32)
+    columns = [
+        (pl.col(c) if c in values.columns else pl.lit(None)).cast(dtype).alias(c)
+        for c, dtype in DE_VALUES.items()
+    ]
+    compact = values.select(
+        pl.Series("contrast_key", np.repeat(key_of_run, runs.struct.field("len").to_numpy())),
+        pl.col("gene_index").cast(pl.Int32),
+        *columns,
+    )
+    wh.insert("core.de_values", compact)
+
+
+def grouped_by_contrast(values: pl.DataFrame) -> pl.DataFrame:
+    """`values` with each contrast's rows together (as they are when written contrast by
+    contrast; a frame made gene by gene is sorted, keeping each contrast's row order)."""
+    runs = values["contrast_id"].rle_id()
+    if runs[-1] + 1 == values["contrast_id"].n_unique():
+        return values
+    return values.sort("contrast_id", maintain_order=True)

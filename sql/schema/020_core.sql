@@ -50,18 +50,8 @@ CREATE TABLE IF NOT EXISTS core.de_runs (
     finished_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 
-CREATE TABLE IF NOT EXISTS core.de_results (
-    contrast_id VARCHAR NOT NULL,
-    gene_index INTEGER NOT NULL,
-    log_fc DOUBLE,
-    ave_expr DOUBLE,
-    t DOUBLE,
-    p_value DOUBLE,
-    adj_p_value DOUBLE,
-    b DOUBLE
-    -- Unique on (contrast_id, gene_index), kept by the writer (delete + insert per contrast in one
-    -- transaction). No PRIMARY KEY: at 7,130 × 48,978 rows its index triples the insert cost.
-);
+-- Per-gene DE values: core.de_values (sql/schema/045_de_values.sql), read through the view
+-- core.de_results.
 
 CREATE TABLE IF NOT EXISTS core.go_terms (
     go_id VARCHAR PRIMARY KEY,

@@ -29,8 +29,8 @@ CREATE TABLE IF NOT EXISTS core.signatures (
 );
 
 -- Imported signatures carry a moderated z-score (L1000) or a Wald statistic (DESeq2), neither a
--- limma t: core.de_results gains the column (NULL for limma's own fits).
-ALTER TABLE core.de_results ADD COLUMN IF NOT EXISTS z FLOAT;
+-- limma t: core.de_results has the column z (NULL for limma's own fits), stored in core.de_values
+-- (sql/schema/045_de_values.sql).
 
 -- A signature's GO labels come from its strongest genes up and down separately, so a term can
 -- be enriched in both directions; the compendium's contrasts keep 'both'. Warehouses made
