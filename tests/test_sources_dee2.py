@@ -268,3 +268,31 @@ def test_truncated_gzip_counts_raise_the_named_error(tmp_path: Path, bundle: Pat
 def test_empty_count_file_is_a_file_error(tmp_path: Path) -> None:
     with pytest.raises(DEE2CountsError, match="empty file"):
         read_count_matrix(write(tmp_path / "GeneCountMatrix.tsv", "\n"))
+
+
+def test_a_row_with_the_wrong_field_count_is_rejected_alone(tmp_path: Path) -> None:
+    path = cut_file(
+        tmp_path,
+        "SRR1\tPASS\tSRX1\tSRS1\tSRP1\tGSM1: a\tGSE1\n",
+        "SRR2\tPASS\tSRX2\n",
+        "SRR3\tPASS\tSRX3\tSRS3\tSRP1\tGSM3: c\tGSE1\n",
+    )
+    rejected: list[Rejection] = []
+    (runs,) = list(iter_metadata(path, on_reject=rejected.append))
+    assert runs["srr"].to_list() == ["SRR1", "SRR3"]
+    assert [(r.line, r.reason) for r in rejected] == [(3, "expected 7 tab-separated fields, got 3")]
+
+
+def test_a_tab_inside_a_gene_id_rejects_that_gene_info_line_only(tmp_path: Path) -> None:
+    header = "GeneID\tGeneSymbol\tmean\tmedian\tlongest_isoform\tmerged\n"
+    rows = "g1\tA\t1\t1\t10\t1\ng\t2\tB\t1\t1\t20\t1\ng3\tC\t1\t1\t30\t1\ng1\tD\t1\t1\t5\t1\n"
+    path = write(tmp_path / "GeneInfo.tsv", header + rows)
+    rejected: list[Rejection] = []
+    info = read_gene_info(path, on_reject=rejected.append)
+    assert info["gene_id"].to_list() == ["g1", "g3"] and info["length"].to_list() == [10, 30]
+    assert [(r.line, r.reason) for r in rejected] == [
+        (3, "expected 6 tab-separated fields, got 7"),
+        (5, "duplicate gene ID 'g1'"),
+    ]
+    with pytest.raises(DEE2CountsError, match="line 3: expected 6 tab-separated fields"):
+        read_gene_info(path)

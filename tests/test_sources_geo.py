@@ -116,3 +116,13 @@ def test_truncated_gzip_raises_the_named_error(tmp_path: Path, series_file: Path
     path.write_bytes(packed[: len(packed) // 2])
     with pytest.raises(GEOSeriesMatrixError):
         read_series_matrix(path)
+
+
+def test_a_broken_sample_accession_row_is_named_at_its_own_line(tmp_path: Path) -> None:
+    """The other !Sample_ lines agree on four samples, so the accession line is the wrong one."""
+    path = tmp_path / "GSE1_series_matrix.txt"
+    path.write_text(HEAD.replace('"GSM3"\t"GSM4"', '"GSM3""GSM4"') + TABLE)
+    with pytest.raises(GEOSeriesMatrixError) as error:
+        read_series_matrix(path)
+    assert str(error.value).startswith("GEOSeriesMatrixError: GSE1_series_matrix.txt line 7: ")
+    assert "expected 4 GSM accessions" in str(error.value)

@@ -215,3 +215,53 @@ def test_gene2go_wrong_header_is_a_file_error(tmp_path: Path) -> None:
     path.write_text("tax_id\tGeneID\n")
     with pytest.raises(AnnotationError, match="line 1: expected the header"):
         list(iter_gene2go(path))
+
+
+def test_gaf_row_with_the_wrong_field_count_is_rejected_alone_when_asked(tmp_path: Path) -> None:
+    path = tmp_path / "x.gaf"
+    path.write_text("!gaf-version: 2.1\nMGI\tMGI:1\tAbc1\n" + GAF_LINE.format(qualifier=""))
+    rejected: list[Rejection] = []
+    rows = pl.concat(list(iter_gaf(path, on_reject=rejected.append)))
+    assert rows["line"].to_list() == [3]
+    assert [(r.line, r.reason) for r in rejected] == [
+        (2, "expected 17 tab-separated fields, got 3")
+    ]
+
+
+CYCLIC_OBO = """format-version: 1.2
+
+[Term]
+id: GO:0000001
+name: a
+namespace: biological_process
+is_a: GO:0000003
+
+[Term]
+id: GO:0000002
+name: b
+namespace: biological_process
+is_a: GO:0000001
+is_a: GO:0000002
+
+[Term]
+id: GO:0000003
+name: c
+namespace: biological_process
+relationship: part_of GO:0000002
+"""
+
+
+def test_obo_cycles_and_self_loops_are_rejected_naming_their_terms(tmp_path: Path) -> None:
+    path = tmp_path / "cyclic.obo"
+    path.write_text(CYCLIC_OBO)
+    rejected: list[Rejection] = []
+    ontology = read_obo(path, on_reject=rejected.append)
+    assert ontology.edges.rows() == [
+        ("GO:0000001", "GO:0000003", "is_a"),
+        ("GO:0000003", "GO:0000002", "part_of"),
+    ]
+    assert [r.line for r in rejected] == [13, 14]
+    assert "is_a cycle GO:0000001 -> GO:0000003 -> GO:0000002 -> GO:0000001" in rejected[0].reason
+    assert "self-loop: GO:0000002 is_a GO:0000002" in rejected[1].reason
+    with pytest.raises(OBOError, match="cyclic.obo line 13: is_a cycle"):
+        read_obo(path)

@@ -1,9 +1,10 @@
 """Streaming readers for degae's input formats (DEE2, GEO, OBO, GAF, gene2go).
 
 Every reader opens plain or gzip files alike (by magic bytes, not by name), reports row-level
-problems to an ``on_reject`` callback as a :class:`Rejection`, and raises the named
-:class:`~degae_tools.errors.InputFileError` subclass for anything that makes the whole file
-unreadable.
+problems to an ``on_reject`` callback as a :class:`Rejection` (the row is skipped, the rest of the
+file read), and raises the named :class:`~degae_tools.errors.InputFileError` subclass for anything
+that makes the whole file unreadable. A caller that gives no ``on_reject`` reads strictly: the
+first bad row raises, naming its line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from pathlib import Path
 from degae_tools.errors import InputFileError
 
 GZIP_MAGIC = b"\x1f\x8b"
+# A header line longer than this is not a header (a file of NUL bytes, a binary blob): the first
+# line is read in bounded memory. 16 MiB holds the run names of about 1.4 million runs.
+FIRST_LINE_LIMIT = 16 << 20
+LINE_LIMIT = 64 << 20
+READ_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,15 @@ class Rejection:
 
 
 OnReject = Callable[[Rejection], None]
+
+
+def reject(on_reject: OnReject | None, error: InputFileError, record: str | None = None) -> None:
+    """A bad row: to ``on_reject`` (skipped, the file read on), or raised as ``error`` when the
+    caller reads strictly."""
+    if on_reject is None:
+        raise error
+    on_reject(Rejection(error.path, error.line, error.reason, record))
+
 
 # What a damaged file raises while it is being read: a truncated or corrupt gzip stream, bytes
 # that are not UTF-8.
@@ -58,8 +73,9 @@ def read_bytes(path: str | Path, error: type[InputFileError]) -> bytes:
 def iter_lines(path: str | Path, error: type[InputFileError]) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` (1-based, newline stripped) from a text file.
 
-    A truncated or corrupt gzip stream or a NUL byte raise ``error`` naming the line where
-    reading stopped, instead of leaking ``EOFError`` or ``zlib.error``.
+    Read in blocks of READ_BLOCK bytes and split here (a gzip stream's own ``readline`` costs a
+    Python call per line). A truncated or corrupt gzip stream, a NUL byte or a line longer than
+    LINE_LIMIT raise ``error`` naming the line where reading stopped.
     """
     try:
         handle = open_binary(path)
@@ -68,12 +84,65 @@ def iter_lines(path: str | Path, error: type[InputFileError]) -> Iterator[tuple[
     number = 0
     try:
         with handle:
-            for number, raw in enumerate(handle, start=1):  # noqa: B007 - used after the loop
-                if b"\x00" in raw:
-                    raise error(path, number, "binary data (NUL byte) in a text file")
-                yield number, decode(raw).rstrip("\r\n")
+            tail = b""
+            for block in iter(lambda: handle.read(READ_BLOCK), b""):
+                lines = (tail + block).split(b"\n")
+                tail = lines.pop()
+                if len(tail) > LINE_LIMIT:
+                    raise error(path, number + 1, f"a line longer than {LINE_LIMIT >> 20} MiB")
+                for raw in lines:
+                    number += 1
+                    yield number, _text(path, number, raw, error)
+            if tail:
+                number += 1
+                yield number, _text(path, number, tail, error)
     except READ_ERRORS as exc:
         raise error(path, number + 1, f"unreadable file ({describe(exc)})") from exc
+
+
+def _text(path: str | Path, number: int, raw: bytes, error: type[InputFileError]) -> str:
+    if b"\x00" in raw:
+        raise error(path, number, "binary data (NUL byte) in a text file")
+    return decode(raw).rstrip("\r")
+
+
+def first_line(path: str | Path, error: type[InputFileError]) -> str | None:
+    """The first line of a text file (newline and byte-order mark stripped; None when the file
+    is empty), read in bounded memory: a NUL byte, a line over FIRST_LINE_LIMIT bytes or a
+    damaged stream raise ``error``."""
+    try:
+        with open_binary(path) as handle:
+            raw = handle.readline(FIRST_LINE_LIMIT)
+    except READ_ERRORS as exc:
+        raise error(path, 1, f"unreadable file ({describe(exc)})") from exc
+    if not raw:
+        return None
+    if b"\x00" in raw:
+        raise error(path, 1, "binary data (NUL byte) in a text file")
+    if len(raw) >= FIRST_LINE_LIMIT and not raw.endswith(b"\n"):
+        raise error(path, 1, f"the first line is longer than {FIRST_LINE_LIMIT >> 20} MiB")
+    return decode(raw).lstrip("\ufeff").rstrip("\r\n")
+
+
+def line_numbers(
+    path: str | Path, keys: set[tuple[str, ...]], error: type[InputFileError]
+) -> dict[tuple[str, ...], list[int]]:
+    """The lines (1-based) whose leading tab-separated fields equal one of ``keys``, read
+    streaming: where the rows are that a bulk reader refused without saying where."""
+    if not keys:
+        return {}
+    width = len(next(iter(keys)))
+    wanted = {tuple(k.encode() for k in key): key for key in keys}
+    found: dict[tuple[str, ...], list[int]] = {}
+    try:
+        with open_binary(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                key = wanted.get(tuple(raw.rstrip(b"\r\n").split(b"\t", width)[:width]))
+                if key is not None:
+                    found.setdefault(key, []).append(number)
+    except READ_ERRORS as exc:
+        raise error(path, None, f"unreadable file ({describe(exc)})") from exc
+    return found
 
 
 def decode(raw: bytes) -> str:

@@ -17,12 +17,20 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
 from degae_tools.errors import DEE2CountsError, DEE2MetadataError
-from degae_tools.sources import OnReject, Rejection, iter_lines, read_bytes
+from degae_tools.sources import (
+    OnReject,
+    Rejection,
+    first_line,
+    iter_lines,
+    read_bytes,
+    reject,
+)
 
 METADATA_LEADING_COLUMNS = (
     "SRR_accession",
@@ -65,6 +73,16 @@ ACCESSION_PATTERNS = {"srx": EXPERIMENT, "srs": SAMPLE, "srp": STUDY}
 
 
 @dataclass(frozen=True)
+class CountLayout:
+    """How a count file is laid out, read from its first line: ``wide`` (``GeneID`` then one
+    column per run, ``runs``) or ``long`` (run, gene, count lines, with or without a header)."""
+
+    kind: Literal["wide", "long"]
+    runs: tuple[str, ...] = ()
+    has_header: bool = True
+
+
+@dataclass(frozen=True)
 class CountMatrix:
     """Gene counts of some runs: ``counts[i, j]`` is gene ``gene_ids[i]`` in run ``runs[j]``."""
 
@@ -88,7 +106,8 @@ def iter_metadata(
 ) -> Iterator[pl.DataFrame]:
     """Yield DEE2 run metadata in batches of at most ``batch_size`` rows (columns: METADATA_SCHEMA).
 
-    Rows with a bad accession or QC summary go to ``on_reject`` and are skipped.
+    Rows with a bad accession or QC summary go to ``on_reject`` and are skipped; so do rows with
+    the wrong number of fields (without ``on_reject`` these raise).
     """
     species_match = SPECIES_FILE.match(Path(path).name)
     species = species_match.group(1) if species_match else None
@@ -100,11 +119,10 @@ def iter_metadata(
         if not line.strip():
             continue
         if line.count(TAB) != n_fields - 1:
-            raise DEE2MetadataError(
-                path,
-                number,
-                f"expected {n_fields} tab-separated fields, got {len(line.split(TAB))}",
-            )
+            got = len(line.split(TAB))
+            message = f"expected {n_fields} tab-separated fields, got {got}"
+            reject(on_reject, DEE2MetadataError(path, number, message), line)
+            continue
         numbers.append(number)
         records.append(line)
         if len(records) >= batch_size:
@@ -211,18 +229,43 @@ def _rejection_reason(row: dict) -> str:
 
 
 def read_count_matrix(path: str | Path) -> CountMatrix:
-    """Read DEE2 gene counts: wide (``GeneID SRR...``) or long (``SRR GeneID count``).
+    """Read DEE2 gene counts into memory, strictly: wide (``GeneID SRR...``) or long (``SRR
+    GeneID count``). The long form may lack its header (DEE2's per-run STAR counts).
 
-    The long form may lack its header (DEE2's per-run STAR counts); the layout is detected.
+    Ingest streams count files instead (`degae_tools.steps.ingest_counts`), by the same layout.
     """
     data = read_bytes(path, DEE2CountsError)
-    header = _first_line(path, data)
+    layout = _layout(path, _first_line(path, data))
+    if layout.kind == "wide":
+        return _read_wide_counts(path, data, ["GeneID", *layout.runs])
+    return _read_long_counts(path, data, has_header=layout.has_header)
+
+
+def count_layout(path: str | Path) -> CountLayout:
+    """The layout of a count file from its first line, read in bounded memory."""
+    header = first_line(path, DEE2CountsError)
+    if header is None:
+        raise DEE2CountsError(path, None, "empty file; expected a gene count table")
+    return _layout(path, header.split(TAB))
+
+
+def _layout(path: str | Path, header: list[str]) -> CountLayout:
     if header[0] == "GeneID":
-        return _read_wide_counts(path, data, header)
+        runs = header[1:]
+        if not runs:
+            raise DEE2CountsError(path, 1, "expected at least one run column after 'GeneID'")
+        for run in runs:
+            if not RUN.fullmatch(run):
+                raise DEE2CountsError(
+                    path, 1, f"expected run accessions as column names, got {run!r}"
+                )
+        if len(set(runs)) != len(runs):
+            raise DEE2CountsError(path, 1, "duplicate run columns in the header")
+        return CountLayout("wide", tuple(runs))
     if tuple(header) == LONG_COUNT_HEADER:
-        return _read_long_counts(path, data, has_header=True)
+        return CountLayout("long", has_header=True)
     if len(header) == 3 and RUN.fullmatch(header[0]):
-        return _read_long_counts(path, data, has_header=False)
+        return CountLayout("long", has_header=False)
     raise DEE2CountsError(
         path,
         1,
@@ -314,13 +357,6 @@ def _diagnose(
 
 def _read_wide_counts(path: str | Path, data: bytes, header: list[str]) -> CountMatrix:
     runs = header[1:]
-    if not runs:
-        raise DEE2CountsError(path, 1, "expected at least one run column after 'GeneID'")
-    for run in runs:
-        if not RUN.fullmatch(run):
-            raise DEE2CountsError(path, 1, f"expected run accessions as column names, got {run!r}")
-    if len(set(runs)) != len(runs):
-        raise DEE2CountsError(path, 1, "duplicate run columns in the header")
     count_fields = range(1, len(header))
     table = _read_table(path, data, len(header), True, count_fields)
     table = table.filter(~pl.col("GeneID").is_in(STAR_SUMMARY_ROWS))
@@ -386,32 +422,57 @@ def _check_gene_ids(path: str | Path, table: pl.DataFrame, column: str) -> None:
             )
 
 
-def read_gene_info(path: str | Path) -> pl.DataFrame:
-    """DEE2 ``GeneInfo.tsv`` as ``gene_id, symbol, length`` (length: the longest isoform, bp)."""
-    data = read_bytes(path, DEE2CountsError)
-    if not data.strip():
+def read_gene_info(path: str | Path, on_reject: OnReject | None = None) -> pl.DataFrame:
+    """DEE2 ``GeneInfo.tsv`` as ``gene_id, symbol, length`` (length: the longest isoform, bp).
+
+    A row with the wrong number of fields (a tab inside a gene ID), no gene ID, a bad length or a
+    gene ID seen before goes to ``on_reject`` and the rest is read; without ``on_reject`` it
+    raises, naming the line.
+    """
+    lines = iter_lines(path, DEE2CountsError)
+    first = next(((n, line) for n, line in lines if line.strip()), None)
+    if first is None:
         raise DEE2CountsError(path, None, "empty file; expected a GeneInfo.tsv header")
-    header = _first_line(path, data)
+    header = first[1].lstrip("\ufeff").split(TAB)
     if header[:2] != list(GENE_INFO_COLUMNS[:2]) or GENE_INFO_COLUMNS[2] not in header:
         raise DEE2CountsError(
             path,
-            1,
+            first[0],
             "expected a header 'GeneID<TAB>GeneSymbol<TAB>...<TAB>longest_isoform...', "
             f"got {_shown(header)}",
         )
-    table = _read_table(path, data, len(header), True, range(0))
-    _check_gene_ids(path, table, "GeneID")
-    length = pl.col("longest_isoform").cast(pl.Int64, strict=False)
-    bad = table.filter(length.is_null() | (length < 0))
-    if bad.height:
-        raise DEE2CountsError(
-            path,
-            bad["_line"][0],
-            f"expected a non-negative integer longest_isoform, got {bad['longest_isoform'][0]!r}",
-        )
-    symbol = pl.col("GeneSymbol")
-    return table.select(
-        pl.col("GeneID").alias("gene_id"),
-        pl.when(symbol.is_in(MISSING)).then(None).otherwise(symbol).alias("symbol"),
-        length.alias("length"),
+    length_at = header.index(GENE_INFO_COLUMNS[2])
+    rows: dict[str, tuple[str | None, int]] = {}
+    for number, line in lines:
+        if not line.strip():
+            continue
+        fields = line.split(TAB)
+        problem = _gene_info_problem(fields, len(header), length_at, rows)
+        if problem:
+            reject(on_reject, DEE2CountsError(path, number, problem), line)
+            continue
+        symbol = fields[1] if fields[1] not in MISSING else None
+        rows[fields[0]] = (symbol, int(fields[length_at]))
+    return pl.DataFrame(
+        {
+            "gene_id": list(rows),
+            "symbol": [symbol for symbol, _ in rows.values()],
+            "length": [length for _, length in rows.values()],
+        },
+        schema={"gene_id": pl.String, "symbol": pl.String, "length": pl.Int64},
     )
+
+
+def _gene_info_problem(
+    fields: list[str], n_fields: int, length_at: int, seen: dict[str, object]
+) -> str | None:
+    """What is wrong with one GeneInfo row, or None."""
+    if len(fields) != n_fields:
+        return f"expected {n_fields} tab-separated fields, got {len(fields)}"
+    if not fields[0].strip():
+        return "expected a gene ID, got an empty cell"
+    if fields[0] in seen:
+        return f"duplicate gene ID {fields[0]!r}"
+    if not COUNT.fullmatch(fields[length_at]):
+        return f"expected a non-negative integer longest_isoform, got {fields[length_at]!r}"
+    return None

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from degae_tools.errors import AnnotationError
-from degae_tools.sources import OnReject, Rejection, iter_lines
+from degae_tools.sources import OnReject, Rejection, iter_lines, reject
 
 GAF_COLUMNS = 17
 GAF_VERSION = re.compile(r"!gaf-version:\s*2(\.\d+)?")
@@ -127,16 +127,17 @@ def _row_batches(
     comments: bool = False,
 ) -> Iterator[pl.DataFrame]:
     """Batches of parsed tab-separated rows (plus their line number); a row that `parse`
-    refuses goes to `on_reject`, a row with the wrong field count stops the file."""
+    refuses, or with the wrong field count, goes to `on_reject` (without it, the wrong field
+    count raises)."""
     batch: list[tuple] = []
     for number, line in lines:
         if not line.strip() or (comments and line.startswith("!")):
             continue
         fields = line.split("\t")
         if len(fields) != n_fields:
-            raise AnnotationError(
-                path, number, f"expected {n_fields} tab-separated fields, got {len(fields)}"
-            )
+            message = f"expected {n_fields} tab-separated fields, got {len(fields)}"
+            reject(on_reject, AnnotationError(path, number, message), line)
+            continue
         try:
             row = parse(fields)
         except ValueError as exc:

@@ -10,6 +10,7 @@ annotation is read; reading stops at the table.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def read_series_matrix(path: str | Path) -> SeriesMatrix:
             path, None, f"expected {TABLE_BEGIN!r} after the annotation (truncated file?)"
         )
     gse = _series_accession(path, series)
-    gsms = _sample_accessions(path, sample_lines)
+    n_samples = _sample_count(sample_lines, characteristic_lines)
+    gsms = _sample_accessions(path, sample_lines, n_samples)
     samples = {"gsm": gsms}
     for tag in SAMPLE_FIELDS:
         number, cells = sample_lines.get(tag, (None, [None] * len(gsms)))
@@ -113,12 +115,31 @@ def _series_accession(path: str | Path, series: dict[str, list[str]]) -> str:
     return accessions[0]
 
 
+def _sample_count(
+    sample_lines: dict[str, tuple[int, list[str]]], characteristic_lines: list[tuple[int, list]]
+) -> int | None:
+    """How many samples the series has: the cell count most `!Sample_` lines agree on (ties go
+    to `!Sample_geo_accession`), so that the one line that differs is the one named wrong."""
+    widths = Counter(len(cells) for _, cells in [*sample_lines.values(), *characteristic_lines])
+    if not widths:
+        return None
+    accessions = sample_lines.get("!Sample_geo_accession", (None, []))[1]
+    return max(widths, key=lambda w: (widths[w], w == len(accessions)))
+
+
 def _sample_accessions(
-    path: str | Path, sample_lines: dict[str, tuple[int, list[str]]]
+    path: str | Path, sample_lines: dict[str, tuple[int, list[str]]], n_samples: int | None
 ) -> list[str]:
     if "!Sample_geo_accession" not in sample_lines:
         raise GEOSeriesMatrixError(path, None, "expected a '!Sample_geo_accession' line")
     number, gsms = sample_lines["!Sample_geo_accession"]
+    if n_samples is not None and len(gsms) != n_samples:
+        raise GEOSeriesMatrixError(
+            path,
+            number,
+            f"expected {n_samples} GSM accessions (the cells of the other !Sample_ lines), "
+            f"got {len(gsms)}",
+        )
     for gsm in gsms:
         if not GSM.fullmatch(gsm):
             raise GEOSeriesMatrixError(path, number, f"expected GSM accessions, got {gsm[:40]!r}")
