@@ -35,7 +35,7 @@ REPRESENTATIONS = ("signed", "magnitude")
 def build(tmp: Path, args: argparse.Namespace) -> tuple[Path, Path, dict]:
     """Simulate, ingest, limma and GO into one warehouse; returns (db, ground truth, seconds)."""
     from degae_tools.sources.simulate import SimulationConfig, simulate
-    from flows.ingest import ingest
+    from degae_tools.steps.ingest import ingest
     from tests.helpers import run_de as differential
     from tests.helpers import run_go as enrichment
 

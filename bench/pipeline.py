@@ -27,7 +27,7 @@ STAGES = {
         "simulate({src!r}, SimulationConfig(datasets={datasets}, genes={genes}, "
         "go_terms={go_terms}, seed=1))"
     ),
-    "ingest": "from pathlib import Path; from flows.ingest import ingest; "
+    "ingest": "from pathlib import Path; from degae_tools.steps.ingest import ingest; "
     "print(ingest(Path({src!r}), Path({db!r})).rows)",
     "differential": "from tests.helpers import run_de as differential; "
     "print(differential({db!r}))",

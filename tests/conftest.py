@@ -47,7 +47,7 @@ def compendium(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ingested(compendium, tmp_path_factory) -> Path:
     """The compendium ingested (without Prefect) into a warehouse; copy it before changing it."""
-    from flows.ingest import ingest
+    from degae_tools.steps.ingest import ingest
 
     db = tmp_path_factory.mktemp("ingested") / "degae.duckdb"
     ingest(compendium, db)

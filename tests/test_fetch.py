@@ -24,7 +24,7 @@ from degae_tools.errors import InputFileError, OfflineError
 from degae_tools.sources.dee2 import iter_metadata, read_count_matrix
 from degae_tools.sources.fetch import FetchConfig, fetch, read_series_file
 from degae_tools.sources.simulate import SimulationConfig, simulate
-from flows.ingest import ingest
+from degae_tools.steps.ingest import ingest
 
 ZIP_TIME = (2020, 4, 15, 6, 32, 0)
 QC_METRICS = ("SequenceFormat", "QC_SUMMARY")

@@ -59,8 +59,8 @@ def test_a_sample_sequenced_in_two_runs_is_their_summed_counts(analysed, tmp_pat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from degae_tools.steps.contrasts import rebuild
     from warehouse.connect import transaction
-    from warehouse.load import rebuild_contrasts
 
     db = copy_warehouse(analysed, tmp_path)
     con = warehouse.connect(db, write=True)
@@ -94,7 +94,8 @@ def test_a_sample_sequenced_in_two_runs_is_their_summed_counts(analysed, tmp_pat
             "n_runs = n_runs + 1 WHERE gse = ?",
             [gse],
         )
-    rebuild_contrasts(con)
+    with Warehouse.open(db, write=True) as wh:
+        rebuild(wh)
     runs_now = fetch_one(
         con, "SELECT runs_a FROM core.contrasts WHERE contrast_id = ?", [contrast_id]
     )[0]
@@ -200,7 +201,7 @@ def test_new_annotations_or_other_go_settings_redo_the_enrichment(analysed, comp
     from dataclasses import replace
 
     from degae_tools.enrichment import EnrichmentConfig
-    from flows.ingest import ingest
+    from degae_tools.steps.ingest import ingest
 
     db = copy_warehouse(analysed, tmp_path)
     contrasts = scalar(db, "SELECT count(*) FROM core.de_runs WHERE status = 'done'")

@@ -8,12 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-import warehouse
+from degae_tools.cli import main
 from degae_tools.errors import DegaeError
-from flows.ingest import ingest
-from tests.helpers import REPO, checkout_env, cli_command, copy_warehouse
-from warehouse.connect import fetch_one
+from degae_tools.steps.counts import read_counts
+from degae_tools.steps.ingest import IngestConfig, ingest
+from tests.helpers import REPO, checkout_env, cli_command, copy_warehouse, rows
 
 TABLES = [
     "raw.dee2_runs",
@@ -32,17 +33,11 @@ TABLES = [
 
 
 def row_counts(db: Path) -> dict[str, int]:
-    con = warehouse.connect(db)
-    counts = {t: fetch_one(con, f"SELECT count(*) FROM {t}")[0] for t in TABLES}
-    con.close()
-    return counts
+    return {t: rows(db, f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
 
 
-def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = warehouse.connect(db)
-    rows = con.sql(sql, params=params).fetchall()
-    con.close()
-    return rows
+def query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
+    return rows(db, sql, params)
 
 
 def test_ingest_fills_every_table(ingested):
@@ -66,8 +61,8 @@ def test_included_datasets_follow_the_study_criteria(ingested):
 
 
 def test_contrasts_compare_each_group_with_the_control(ingested):
-    rows = query(ingested, "SELECT contrast_id, gse, group_a, group_b FROM core.contrasts")
-    for contrast_id, gse, group_a, group_b in rows:
+    found = query(ingested, "SELECT contrast_id, gse, group_a, group_b FROM core.contrasts")
+    for contrast_id, gse, group_a, group_b in found:
         assert contrast_id.startswith(f"{gse}:")
         assert group_a != group_b
 
@@ -113,8 +108,8 @@ def test_unknown_gene_ids_are_recorded_not_loaded(compendium, tmp_path):
     path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     db = tmp_path / "w.duckdb"
     ingest(source, db)
-    rows = query(db, "SELECT reason, record FROM raw.rejected WHERE source = ?", [str(path)])
-    assert rows == [("unknown gene ID", "ENSMUSG99999999999")]
+    found = query(db, "SELECT reason, record FROM raw.rejected WHERE source = $p", {"p": str(path)})
+    assert found == [("unknown gene ID", "ENSMUSG99999999999")]
     assert query(db, "SELECT n_unknown_genes FROM raw.count_files WHERE n_unknown_genes > 0") == [
         (1,)
     ]
@@ -128,6 +123,13 @@ def test_the_real_dee2_download_loads_and_fails_qc(shared_data, tmp_path):
     db = tmp_path / "w.duckdb"
     summary = ingest(source, db)
     assert summary.rejected == 0
+    # nothing came out, and the summary says why: the series has no GEO matrix, its runs fail QC
+    assert summary.included_contrasts == 0
+    notes = "\n".join(summary.notes)
+    assert "no contrast came out of 1 series" in notes
+    assert "1 series: no GEO series matrix" in notes
+    assert "1 series: no run passes DEE2 QC (4 runs)" in notes
+    assert "FROM core.dataset_inclusion" in notes
     runs = query(db, "SELECT srr, gse, gsm, qc_status FROM raw.dee2_runs ORDER BY srr")
     assert [r[0] for r in runs] == ["SRR363796", "SRR363797", "SRR363798", "SRR363799"]
     assert {r[1] for r in runs} == {"GSE33543"} and {r[3] for r in runs} == {"FAIL"}
@@ -137,7 +139,7 @@ def test_the_real_dee2_download_loads_and_fails_qc(shared_data, tmp_path):
 @pytest.mark.parametrize("mode", ["study"])
 def test_study_mode_makes_one_first_value_versus_rest_contrast(compendium, tmp_path, mode):
     db = tmp_path / "w.duckdb"
-    ingest(compendium, db, mode=mode)
+    ingest(compendium, db, IngestConfig(mode=mode))
     per_series = query(db, "SELECT gse, count(*) FROM core.contrasts GROUP BY gse")
     assert per_series and all(n == 1 for _, n in per_series)
 
@@ -155,6 +157,13 @@ def test_a_rejected_file_is_tried_again_once_it_can_load(compendium, tmp_path):
     second = ingest(source, db)
     assert second.rejected == 0
     assert row_counts(db)["raw.count_files"] == len(list((source / "counts").iterdir()))
+    # the count files' "no genes yet" rejections (and the annotations' unknown genes) are
+    # resolved, not left open
+    assert second.open_rejections.get("ingest", 0) == 0
+    resolved = (
+        "SELECT count(*) FROM raw.rejected WHERE stage = 'ingest' AND resolved_at IS NOT NULL"
+    )
+    assert query(db, resolved)[0][0] == first.rejected + first.rows_rejected
 
 
 def test_annotations_rejected_for_genes_not_yet_loaded_are_loaded_once_the_genes_arrive(
@@ -168,7 +177,7 @@ def test_annotations_rejected_for_genes_not_yet_loaded_are_loaded_once_the_genes
     db = tmp_path / "w.duckdb"
     ingest(go_first, db)
     assert row_counts(db)["core.go_annotations"] == 0
-    unknown = "SELECT count(*) FROM raw.rejected WHERE reason = 'unknown gene'"
+    unknown = "SELECT count(*) FROM core.open_rejections WHERE reason = 'unknown gene'"
     assert query(db, unknown)[0][0] > 0
     summary = ingest(compendium, db)
     assert summary.retried == 1
@@ -219,3 +228,106 @@ def test_the_prefect_flow_reports_a_degae_error_in_one_line_without_a_traceback(
     assert "Flow run" in output, "the flow must have run under Prefect"
     assert "error: " in done.stderr and "no file to ingest, it holds no input" in done.stderr
     assert "Traceback" not in output
+
+
+def edit_gzip_lines(path: Path, edit) -> None:
+    """Rewrite a gzipped text file with `edit(lines)` applied to its lines."""
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    path.write_bytes(gzip.compress(("\n".join(edit(lines)) + "\n").encode()))
+
+
+@pytest.fixture()
+def one_series(compendium, tmp_path) -> Path:
+    """GeneInfo.tsv and one wide count file: the smallest folder that loads counts."""
+    folder = tmp_path / "one"
+    (folder / "counts").mkdir(parents=True)
+    shutil.copy(compendium / "GeneInfo.tsv", folder)
+    wide = sorted((compendium / "counts").glob("*_GeneCountMatrix.tsv.gz"))[0]
+    shutil.copy(wide, folder / "counts")
+    return folder
+
+
+def test_a_bad_count_row_rejects_that_line_and_the_rest_of_the_file_loads(one_series, tmp_path):
+    path = next((one_series / "counts").iterdir())
+
+    def damage(lines):
+        lines[2] = lines[2].rsplit("\t", 1)[0] + "\t1.5"  # line 3: not an integer count
+        lines[3] = lines[3].rsplit("\t", 1)[0]  # line 4: one field short
+        lines[5] = lines[5].split("\t", 1)[0] + "\t-4\t" + lines[5].split("\t", 2)[2]  # line 6
+        return lines
+
+    edit_gzip_lines(path, damage)
+    n_genes = len(gzip.decompress(path.read_bytes()).decode().splitlines()) - 1
+    db = tmp_path / "w.duckdb"
+    summary = ingest(one_series, db)
+    assert (summary.loaded, summary.rejected, summary.rows_rejected) == (2, 0, 3)
+    found = query(db, "SELECT line, reason FROM raw.rejected WHERE stage = 'ingest' ORDER BY line")
+    assert [line for line, _ in found] == [3, 4, 6]
+    assert "integer counts" in found[0][1] and "fields, got" in found[1][1]
+    stored = query(db, "SELECT n_genes, n_runs FROM raw.count_files")[0]
+    assert stored[0] == n_genes - 3
+    gene_index, by_run = read_counts(
+        db.parent / query(db, "SELECT parquet_path FROM raw.count_files")[0][0]
+    )
+    assert len(gene_index) == n_genes - 3 and len(by_run) == stored[1]
+
+
+def test_a_tab_inside_one_gene_id_rejects_that_line_until_the_file_is_fixed(compendium, tmp_path):
+    """GeneInfo with one broken line loads the other genes, and every count file loads with that
+    one gene rejected; once GeneInfo is fixed, the gene arrives, the count files load again for
+    it and every rejection is resolved."""
+    source = tmp_path / "c"
+    shutil.copytree(compendium, source)
+    gene_info = source / "GeneInfo.tsv"
+    good = gene_info.read_text()
+    lines = good.splitlines()
+    broken_id = lines[4].split("\t")[0]
+    lines[4] = broken_id[:9] + "\t" + lines[4][9:]
+    gene_info.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "w.duckdb"
+    first = ingest(source, db)
+    n_counts = len(list((source / "counts").iterdir()))
+    assert first.rejected == 0 and row_counts(db)["core.genes"] == 599
+    gene_rows = "SELECT line FROM core.open_rejections WHERE source = $p"
+    assert query(db, gene_rows, {"p": str(gene_info)}) == [(5,)]
+    unknown = "SELECT count(DISTINCT source) FROM core.open_rejections WHERE reason = $r"
+    assert query(db, unknown, {"r": "unknown gene ID"})[0][0] == n_counts
+    assert row_counts(db)["raw.count_files"] == n_counts and first.included_contrasts > 0
+    gene_info.write_text(good)
+    second = ingest(source, db)
+    assert row_counts(db)["core.genes"] == 600 and second.retried >= n_counts  # + annotations
+    assert second.open_rejections.get("ingest", 0) == 0
+    assert query(db, "SELECT sum(n_unknown_genes) FROM raw.count_files")[0][0] == 0
+
+
+def test_rejected_files_are_named_as_the_cause_and_counted_once(compendium, tmp_path):
+    """A rejected series matrix is not 'no GEO series matrix', a truncated count file adds no
+    second rejection about its groups, and the summary counts what core.open_rejections holds."""
+    source = tmp_path / "c"
+    shutil.copytree(compendium, source)
+    truncated = sorted((source / "counts").glob("*_GeneCountMatrix.tsv.gz"))[1]
+    truncated.write_bytes(truncated.read_bytes()[:300])
+    matrix = sorted((source / "geo").glob("*_series_matrix.txt.gz"))[2]
+    matrix.write_bytes(b"!Series_title\tbroken\n")
+    db = tmp_path / "w.duckdb"
+    summary = ingest(source, db)
+    reasons = dict(query(db, "SELECT gse, exclusion_reason FROM core.dataset_inclusion"))
+    assert reasons[truncated.name.split("_")[0]] == "count file rejected"
+    assert reasons[matrix.name.split("_")[0]] == "GEO series matrix rejected"
+    groups = "SELECT count(*) FROM core.open_rejections WHERE stage = 'groups' AND source = $gse"
+    assert query(db, groups, {"gse": truncated.name.split("_")[0]}) == [(0,)]
+    stages = dict(query(db, "SELECT stage, count(*) FROM core.open_rejections GROUP BY stage"))
+    assert summary.open_rejections == stages and stages["ingest"] == 2
+
+
+def test_strict_exits_2_when_input_was_rejected_and_says_where_to_look(one_series, tmp_path):
+    path = next((one_series / "counts").iterdir())
+    edit_gzip_lines(path, lambda lines: [*lines, "ENSMUSG99999999999" + lines[1][18:]])
+    db = tmp_path / "w.duckdb"
+    args = ["ingest", str(one_series), "--db", str(db), "--no-prefect"]
+    relaxed = CliRunner().invoke(main, args)
+    assert relaxed.exit_code == 0, relaxed.output
+    assert "1 open rejections (ingest 1, groups 0): SELECT" in relaxed.output
+    assert "FROM core.open_rejections" in relaxed.output
+    strict = CliRunner().invoke(main, [*args, "--strict"])
+    assert strict.exit_code == 2, strict.output

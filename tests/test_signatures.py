@@ -258,7 +258,7 @@ def signature_file(tmp_path, gene_table):
 def test_signatures_get_go_labels_up_and_down_whichever_comes_first(
     tmp_path, gene_table, go_folder, order
 ):
-    from flows.ingest import ingest
+    from degae_tools.steps.ingest import ingest
 
     db = tmp_path / "w.duckdb"
     path = signature_file(tmp_path, gene_table)

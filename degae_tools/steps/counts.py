@@ -1,5 +1,6 @@
-"""A series' counts as ingest stores them: one Parquet file `(srr, gene_index, count)` per series
-beside the warehouse, runs one after another; read back as one array per run."""
+"""A series' counts as ingest stores them: one Parquet file per series beside the warehouse,
+`gene_index` then one int32 column per run (`steps.ingest_counts`; warehouses ingested before
+kept `(srr, gene_index, count)` rows, runs one after another); read back as one array per run."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ def sample_counts(by_run: dict[str, np.ndarray], sample_runs: str) -> np.ndarray
 def read_counts(parquet_path: str | Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(gene_index, {srr: counts}) of a series' Parquet file, as `load_counts` wrote it."""
     table = pq.read_table(parquet_path)
+    if "srr" not in table.column_names:
+        runs = table.column_names[1:]
+        return table.column("gene_index").to_numpy(), {r: table.column(r).to_numpy() for r in runs}
     # Runs are stored one after another, so the run of each block's first row names the block;
     # reading the dictionary avoids turning every row's run name into a Python string.
     srr = table.column("srr").combine_chunks()

@@ -301,7 +301,6 @@ def retry_annotations(wh: Warehouse, keys_before: int) -> None:
     rows rejected as 'unknown gene' then), so the order of ingest and import does not matter."""
     if wh.scalar(GENE_KEY_COUNT) == keys_before:
         return
-    from warehouse.load import retry_annotations as retry
+    from degae_tools.steps.ingest import retry_rejected_rows
 
-    with wh.session() as con:
-        retry(con)
+    retry_rejected_rows(wh)

@@ -1,0 +1,2 @@
+-- A new ontology replaces the old one whole.
+DELETE FROM core.go_edges;

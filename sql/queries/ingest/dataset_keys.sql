@@ -1,0 +1,2 @@
+-- The series of the compendium's datasets as last built (their rows are rebuilt together).
+SELECT gse FROM core.datasets;

@@ -1,1 +1,0 @@
-DELETE FROM raw.geo_samples WHERE gse = ?;
