@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +13,7 @@ from degae_tools import console
 from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
 from degae_tools.cli.options import config_options
 from degae_tools.signature_config import DETableImport, SignatureImport
+from degae_tools.steps.ingest import IngestConfig
 
 
 @main.command()
@@ -110,34 +112,47 @@ def simulate(
 @main.command()
 @click.argument("source_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @db_option
+@config_options(IngestConfig)
 @click.option(
-    "--mode",
-    type=click.Choice(["degae", "study"]),
-    default="degae",
-    show_default=True,
-    help="Group rule: every value a group vs the control (degae), or first value vs rest (study).",
+    "--strict",
+    is_flag=True,
+    help="Exit with status 2 when input was rejected (open rejections of stage ingest) or no "
+    "contrast came out: for scripts.",
 )
-@click.option("--min-replicates", default=2, show_default=True)
 @click.option("--no-prefect", is_flag=True, help="Run without Prefect (no flow run recorded).")
 @friendly_errors
 def ingest(
-    source_dir: Path, db: Path | None, mode: str, min_replicates: int, no_prefect: bool
+    source_dir: Path, db: Path | None, strict: bool, no_prefect: bool, **fields: Any
 ) -> None:
-    """Load SOURCE_DIR (DEE2 metadata and counts, GEO series matrices, GO) into the warehouse."""
-    from flows.ingest import ingest as run
+    """Load SOURCE_DIR (DEE2 metadata and counts, GEO series matrices, GO) into the warehouse.
+
+    A bad row is rejected alone (file, line and reason in core.open_rejections), a file that
+    cannot be parsed is rejected whole; the lines after the summary say how many are open and
+    why no contrast came out when none did.
+
+    Example: degae-tools ingest demo/compendium --strict
+    """
+    from degae_tools.steps.ingest import ingest as run
     from flows.ingest import ingest_flow
 
+    config = IngestConfig(**fields)
     path = resolve_db(db)
     if no_prefect:
-        summary = run(source_dir, path, mode, min_replicates).as_dict()
+        summary = run(source_dir, path, config).as_dict()
     else:
-        summary = ingest_flow(str(source_dir), str(path), mode, min_replicates)
-    errors = summary.pop("errors")
+        summary = ingest_flow(str(source_dir), str(path), config)
+    errors, notes = summary.pop("errors"), summary.pop("notes")
     warnings = summary.pop("warnings")  # a Prefect run has logged them already
-    console.show_record(summary, "ingest")
+    by_stage = summary.pop("open_rejections")
+    shown = ", ".join(f"{s} {n}" for s, n in by_stage.items() if s in ("ingest", "groups"))
+    console.show_record(summary | {"open_rejections": shown or "none"}, "ingest")
     for line in errors + ([f"warning: {w}" for w in warnings] if no_prefect else []):
         click.echo(line, err=True)
     show_summary(path)
+    for line in notes:
+        click.echo(line)
+    if strict and (by_stage.get("ingest", 0) or not summary["included_contrasts"]):
+        sys.exit(2)
 
 
 def show_summary(path: Path) -> None:
