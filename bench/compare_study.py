@@ -1,11 +1,12 @@
 """Benchmark: `compare-study` at the reduced size it documents, end to end on CPU.
 
 Simulates the README's compendium (200 GEO series × 5,000 genes × 800 GO terms, seed 1), then
-runs the reference study's pipeline and degae's defaults on it in one process (`flows.compare`):
-two warehouses, limma, GO enrichment, 1/2/4/10-layer autoencoders of 2,000 first-layer units for
-20 epochs (the reduced size; the study: 50), and the GO head on the 1-layer models (terms with at
-least 5 positive training contrasts). Prints the table and the study/degae ratios of
-held-out MSE measured in the same run; writes ``bench/results/compare_study.json``.
+runs the reference study's pipeline and degae's defaults on it in one process
+(`degae_tools.steps.study.compare_study`): two warehouses, limma, GO enrichment, 1/2/4/10-layer
+autoencoders of 2,000 first-layer units for 20 epochs (the reduced size; the study: 50), and the
+GO head on the 1-layer models (terms with at least 5 positive training contrasts). Prints the
+table and the study/degae ratios of held-out MSE measured in the same run; writes
+``bench/results/compare_study.json``.
 
 Run: ``python bench/compare_study.py [--datasets 200] [--genes 5000] [--epochs 20]`` from the
 repository root (``TF_CPP_MIN_LOG_LEVEL=2`` keeps TensorFlow quiet).
@@ -51,7 +52,7 @@ def main() -> None:
 
     from degae_tools import console
     from degae_tools.sources.simulate import SimulationConfig, simulate
-    from flows.compare import CompareConfig, compare_study
+    from degae_tools.steps.study import CompareConfig, compare_study
 
     layers = tuple(int(v) for v in args.layers.split(","))
     with tempfile.TemporaryDirectory(prefix="compare_study_") as tmp:

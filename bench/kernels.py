@@ -5,8 +5,8 @@ oneDNN's `deterministic` attribute off. The tests therefore run with `TF_ENABLE_
 and users who need bit-for-bit reruns and resumes can do the same. This measures what that costs,
 each setting in its own process (the variable is read when TensorFlow is imported):
 
-  * speed: `degae_tools.train.train` end to end at full width (48,978 genes, 2,000 hidden units),
-    training samples per second of the epochs after the first;
+  * speed: the train step (`degae_tools.steps.train`) end to end at full width (48,978 genes,
+    2,000 hidden units), training samples per second of the epochs after the first;
   * reproducibility: on a small warehouse, one run, a second identical run, and a run cut after 3
     epochs then resumed to 15, compared bit for bit (weights and the per-epoch history).
 
@@ -41,11 +41,13 @@ def side_speed(db: Path, epochs: int, out: Path) -> dict:
     """degae's trainer at full width; epoch seconds and split sizes."""
     from degae_tools import console
     from degae_tools.models import AutoencoderConfig
-    from degae_tools.train import train
+    from degae_tools.steps.train import train
+    from warehouse import Warehouse
 
     console.mode.quiet = True
     config = AutoencoderConfig(neurons=NEURONS, layers=1, epochs=epochs, batch_size=BATCH)
-    result = train(db, config, model_dir=out / "model")
+    with Warehouse.open(db, write=True) as wh:
+        result = train(wh, config, model_dir=out / "model")
     return {
         "epoch_seconds": [h["seconds"] for h in result.history],
         "n_train": result.metrics["n_train"],
@@ -57,11 +59,18 @@ def side_reproducible(out: Path) -> dict:
     """A run, the same run again, and the run cut at epoch 3 and resumed: equal bit for bit?"""
     from degae_tools import console
     from degae_tools.models import AutoencoderConfig
-    from degae_tools.train import load_bundle, train
+    from degae_tools.models.bundle import load_bundle
+    from degae_tools.steps import train as step
     from tests.warehouse_fixtures import tiny_warehouse
+    from warehouse import Warehouse
 
     console.mode.quiet = True
     db = tiny_warehouse(out / "tiny.duckdb", n_contrasts=60, n_genes=200)
+
+    def train(db, config, **options):
+        with Warehouse.open(db, write=True) as wh:
+            return step.train(wh, config, **options)
+
     quick = {"neurons": 8, "layers": 1, "batch_size": 8, "learning_rate": 1e-2}
     config = AutoencoderConfig(kind="denoising", epochs=15, **quick)
     first = train(db, config, model_dir=out / "first")

@@ -1,5 +1,5 @@
 """Preprocessing fit on the training split only, in one streaming pass, saved beside the model:
-optionally |log2FC| (the magnitude representation), VarianceThreshold on the log2FC,
+optionally |value| (the magnitude representation), VarianceThreshold on the values,
 StandardScaler on the kept genes, optional min-max to [0, 1] (the study's sigmoid output).
 Exposed as NumPy and as a differentiable TensorFlow op.
 """
@@ -17,6 +17,8 @@ from degae_tools.errors import ModelError
 
 if TYPE_CHECKING:
     import tensorflow as tf
+
+    from degae_tools.models.config import DataConfig
 
 
 @dataclass
@@ -79,6 +81,11 @@ class Preprocessor:
         self.scale = np.zeros(0, dtype=np.float32)
         self.z_min = np.zeros(0, dtype=np.float32)
         self.z_range = np.zeros(0, dtype=np.float32)
+
+    @classmethod
+    def for_data(cls, data: DataConfig) -> Preprocessor:
+        """An unfitted Preprocessor with the config's threshold, min-max and representation."""
+        return cls(data.variance_threshold, data.minmax, data.representation == "magnitude")
 
     @property
     def n_features(self) -> int:

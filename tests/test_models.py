@@ -1,13 +1,26 @@
-"""degae_tools.models: the config and the four autoencoder graphs."""
+"""degae_tools.models: the configs (architecture, training, data, runtime) and the four
+autoencoder graphs."""
 
 from __future__ import annotations
+
+import dataclasses
+import json
 
 import keras
 import numpy as np
 import pytest
 
 from degae_tools.errors import ModelError
-from degae_tools.models import AutoencoderConfig, build_autoencoder
+from degae_tools.models import (
+    Architecture,
+    AutoencoderConfig,
+    DataConfig,
+    Runtime,
+    Training,
+    build_autoencoder,
+)
+from degae_tools.models.config import take
+from degae_tools.steps.train import model_id_for
 
 
 def test_widths_halve_per_layer_down_to_one():
@@ -18,10 +31,11 @@ def test_widths_halve_per_layer_down_to_one():
 
 def test_defaults_are_the_study_except_the_output():
     config = AutoencoderConfig()
-    assert (config.neurons, config.layers, config.batch_size, config.epochs) == (2000, 1, 128, 50)
-    assert config.output_activation == "linear" and not config.study_mode
+    net, fit = config.architecture, config.training
+    assert (net.neurons, net.layers, fit.batch_size, fit.epochs) == (2000, 1, 128, 50)
+    assert net.output_activation == "linear" and not config.study_mode
     assert AutoencoderConfig.study().study_mode
-    assert AutoencoderConfig.study().variance_threshold == 1.0
+    assert AutoencoderConfig.study().data.variance_threshold == 1.0
 
 
 def test_config_round_trips_through_json():
@@ -68,3 +82,58 @@ def test_mixed_precision_keeps_the_output_float32():
         keras.mixed_precision.set_global_policy("float32")
     assert encoder.output.dtype == "float16"
     assert autoencoder.output.dtype == "float32"
+
+
+def test_a_direct_latent_size_follows_the_halving_hidden_layers():
+    assert AutoencoderConfig(neurons=512, layers=1, latent=8).widths == (512, 8)
+    assert AutoencoderConfig(neurons=512, layers=2, latent=8).widths == (512, 256, 8)
+    autoencoder, encoder = build_autoencoder(30, AutoencoderConfig(neurons=16, latent=3))
+    assert encoder(np.zeros((2, 30), "float32")).shape == (2, 3)
+    assert [layer.name for layer in autoencoder.layers if "coder_" in layer.name] == [
+        "encoder_0",
+        "decoder_0",
+    ]
+
+
+def test_settings_split_into_architecture_training_data_and_runtime():
+    config = AutoencoderConfig(neurons=64, epochs=5, value="t", collection="l1000")
+    assert config.architecture == Architecture(neurons=64)
+    assert config.training == Training(epochs=5)
+    assert config.data == DataConfig(value="t", collection="l1000")
+    parts = [Architecture, Training, DataConfig, Runtime]
+    names = [f.name for part in parts for f in dataclasses.fields(part)]
+    assert len(names) == len(set(names)), "field names must be unique: configs are saved flat"
+    with pytest.raises(ModelError, match="Runtime settings"):
+        AutoencoderConfig(xla=True)
+    fields = {"neurons": 8, "xla": True, "cpu_devices": 2}
+    assert take(Runtime, fields) == Runtime(xla=True, cpu_devices=2) and fields == {"neurons": 8}
+
+
+def test_the_model_id_hashes_what_changes_the_weights_and_not_the_runtime():
+    ids = {
+        model_id_for(AutoencoderConfig(**change), "degae", "h")
+        for change in ({}, {"epochs": 3}, {"latent": 4}, {"value": "t"}, {"batch_norm": True})
+    }
+    assert len(ids) == 5
+    # the runtime is no field of the config, so it cannot reach the id; a new field at the
+    # value older models had leaves their ids as they were
+    assert "xla" not in AutoencoderConfig().identity_json()
+    for name in ("latent", "batch_norm", "weight_decay", "collection", "value"):
+        assert name not in AutoencoderConfig().identity_json()
+
+
+def test_a_flat_config_of_an_older_version_still_loads():
+    """config.json before the split held the runtime beside the rest, all flat."""
+    old = json.loads(AutoencoderConfig(neurons=32, layers=2).to_json())
+    for name in ("latent", "batch_norm", "weight_decay", "collection", "value"):
+        old.pop(name)
+    old.update({"mixed_precision": False, "xla": False, "distribute": "none"})
+    assert AutoencoderConfig.from_dict(old) == AutoencoderConfig(neurons=32, layers=2)
+
+
+def test_batch_norm_normalises_each_hidden_layer():
+    config = AutoencoderConfig(neurons=16, layers=2, batch_norm=True)
+    autoencoder, _ = build_autoencoder(30, config)
+    names = [layer.name for layer in autoencoder.layers]
+    assert {"encoder_0_norm", "decoder_0_norm"} <= set(names)
+    assert autoencoder(np.ones((4, 30), "float32")).shape == (4, 30)

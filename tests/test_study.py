@@ -1,11 +1,10 @@
-"""degae_tools.study and compare-study: study mode really is the reference study's recipe."""
+"""The study step and compare-study: study mode really is the reference study's recipe."""
 
 from __future__ import annotations
 
 import gzip
 import math
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -15,21 +14,21 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import warehouse
 from degae_tools.cli import main
+from degae_tools.models.bundle import load_bundle
 from degae_tools.sources.simulate import SimulationConfig, simulate
-from degae_tools.study import (
+from degae_tools.steps.ingest import IngestConfig, ingest
+from degae_tools.steps.report import study_section
+from degae_tools.steps.study import (
     STUDY_SPLIT,
     StudyPreset,
     genes_in_every_series,
     train_study,
     write_study_split,
 )
-from degae_tools.train import load_bundle
-from flows.compare import report_section
-from flows.ingest import ingest
+from tests.helpers import rows as read_rows
 from tests.helpers import run_de, run_go
-from warehouse import export
+from warehouse import Warehouse, export
 
 DROPPED_ROWS = slice(10, 15)  # data rows of one series' count matrix removed before ingest
 
@@ -56,7 +55,7 @@ def study_db(compendium, tmp_path_factory):
     root, _, _ = compendium
     db = tmp_path_factory.mktemp("wh") / "study.duckdb"
     preset = StudyPreset()
-    ingest(root, db, mode=preset.group_mode)
+    ingest(root, db, IngestConfig(mode=preset.group_mode))
     run_de(db, preset.de_config())
     run_go(db, preset.enrichment_config())
     return db
@@ -64,21 +63,22 @@ def study_db(compendium, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(study_db, tmp_path_factory):
-    return train_study(study_db, model_dir=tmp_path_factory.mktemp("m") / "s", neurons=16, epochs=2)
+    with Warehouse.open(study_db, write=True) as wh:
+        return train_study(wh, model_dir=tmp_path_factory.mktemp("m") / "s", neurons=16, epochs=2)
 
 
 def query(db, sql, params=None):
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+    """A query's rows, read through the warehouse handle; `?` parameters are given in order."""
+    for i in range(len(params or [])):
+        sql = sql.replace("?", f"$p{i}", 1)
+    return read_rows(db, sql, {f"p{i}": v for i, v in enumerate(params or [])})
 
 
 def test_study_model_has_a_sigmoid_output_and_is_recorded_as_study_mode(model, study_db):
     bundle = load_bundle(model.model_dir)
     assert bundle.autoencoder.get_layer("reconstruction").activation.__name__ == "sigmoid"
-    assert bundle.config.output_activation == "sigmoid" and not bundle.config.minmax
+    config = bundle.config
+    assert config.architecture.output_activation == "sigmoid" and not config.data.minmax
     assert query(
         study_db, "SELECT study_mode FROM ml.models WHERE model_id = ?", [model.model_id]
     ) == [(True,)]
@@ -117,9 +117,7 @@ def test_dropped_genes_are_exactly_those_missing_in_some_series(compendium, stud
         [gse],
     ) != [(0,)], f"{gse} (the edited series) must have a fitted contrast"
     all_genes = dict(query(study_db, "SELECT gene_id, gene_index FROM core.genes"))
-    con = warehouse.connect(study_db)
-    present = genes_in_every_series(con)
-    con.close()
+    present = genes_in_every_series(Warehouse.open(study_db))
     assert sorted(set(all_genes.values()) - set(present)) == sorted(all_genes[g] for g in dropped)
     keep = load_bundle(model.model_dir).preprocessor.keep
     assert not set(keep) & {all_genes[g] for g in dropped}
@@ -128,7 +126,8 @@ def test_dropped_genes_are_exactly_those_missing_in_some_series(compendium, stud
 
 
 def test_split_is_64_16_20_of_contrasts_at_random_with_seed_69(study_db):
-    sizes = write_study_split(study_db)
+    wh = Warehouse.open(study_db, write=True)
+    sizes = write_study_split(wh)
     n = sum(sizes.values())
     n_test = math.ceil(0.2 * n)
     n_validation = math.ceil(0.2 * (n - n_test))
@@ -138,15 +137,14 @@ def test_split_is_64_16_20_of_contrasts_at_random_with_seed_69(study_db):
     )
     rest, test = train_test_split(sorted(c for c, _ in rows), test_size=0.2, random_state=69)
     assert sorted(c for c, s in rows if s == "test") == sorted(test)
-    assert write_study_split(study_db) == sizes  # the same seed gives the same split
+    assert write_study_split(wh) == sizes  # the same seed gives the same split
 
 
 def test_preprocessing_is_standard_scaler_then_variance_threshold_1(study_db, model):
-    con = warehouse.connect(study_db)
-    genes = genes_in_every_series(con)
-    _, x = export.load_matrix(con, STUDY_SPLIT, ["train"])
-    _, x_test = export.load_matrix(con, STUDY_SPLIT, ["test"])
-    con.close()
+    wh = Warehouse.open(study_db)
+    genes = genes_in_every_series(wh)
+    _, x = export.load_matrix(wh, STUDY_SPLIT, ["train"])
+    _, x_test = export.load_matrix(wh, STUDY_SPLIT, ["test"])
     study = make_pipeline(StandardScaler(), VarianceThreshold(1.0)).fit(x.astype(float)[:, genes])
     prep = load_bundle(model.model_dir).preprocessor
     np.testing.assert_array_equal(prep.keep, genes[study[-1].get_support()])
@@ -176,7 +174,7 @@ def test_compare_study_stores_both_pipelines_side_by_side(compendium, tmp_path):
     }
     assert all(v is not None and math.isfinite(v) for *_, v in rows)
     assert "test_mse" in result.output
-    con = duckdb.connect(str(tmp_path / "degae.duckdb"), read_only=True)
-    section = report_section(con)
-    con.close()
-    assert section.title == "The reference study, side by side" and "test_r2" in section.blocks[0]
+    with Warehouse.open(tmp_path / "degae.duckdb") as wh:
+        section = study_section(wh)
+    table = section.content.table
+    assert section.title == "The reference study, side by side" and "test_r2" in table

@@ -1,18 +1,22 @@
-"""Arrow batches out of the warehouse: log2FC rows (one `FixedSizeList<float32>[n_genes]` per
-contrast, in `core.genes.gene_index` order), GO multi-hot labels, the series-wise split, and a
-`tf.data` stream over them. Memory stays O(batch): nothing here holds the whole matrix unless
-`load_matrix` is asked for it.
+"""Arrow batches out of the warehouse: one collection's per-gene values (one
+`FixedSizeList<float32>[n_genes]` per contrast, in `core.genes.gene_index` order, of the chosen
+value column of `core.de_results`), GO multi-hot labels, the train/validation/test split by group
+(the series for the compendium, the signature itself for imported collections), and spill files.
+Memory stays O(batch): nothing here holds the whole matrix unless `load_matrix` is asked for it.
+
+Every function takes a `Warehouse`; a bare DuckDB connection is still accepted while the modules
+that pass one (reduce, predict) move to the handle.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -21,13 +25,31 @@ import pyarrow.compute as pc
 
 from degae_tools.atomic import atomic_path
 from degae_tools.errors import WarehouseError
-from warehouse.migrate import read_query
-
-if TYPE_CHECKING:
-    import tensorflow as tf
+from warehouse.handle import Warehouse
+from warehouse.queries import Query
 
 SPLITS = ("train", "validation", "test")
 LABEL_COLUMNS = ("fwer_over", "fdr_over", "p_over", "fwer_under", "p_under")
+COMPENDIUM = "compendium"
+# The value kinds a model may read, each the rows of one column of core.de_results.
+VALUE_ROWS = {
+    "log2fc": Query("export/log2fc_rows"),
+    "t": Query("export/t_rows"),
+    "z": Query("export/z_rows"),
+}
+VALUE_COLUMN = {"log2fc": "log_fc", "t": "t", "z": "z"}
+COLLECTION_CANDIDATES = Query("export/collection_candidates")
+COMPENDIUM_CANDIDATES = Query("export/split_candidates")
+HAS_VALUE_COLUMN = Query("export/has_value_column")
+HAS_COLLECTIONS = Query("export/has_collections")
+SPLIT_EXISTING = Query("export/split_existing")
+SPLIT_INSERT = Query("export/split_insert")
+SPLIT_CONTRASTS = Query("export/split_contrasts")
+GENE_COUNT = Query("export/gene_count")
+GO_LABELS = Query("export/go_labels")
+SNAPSHOT = Query("export/snapshot")
+
+Source = Warehouse | duckdb.DuckDBPyConnection
 
 
 @dataclass
@@ -41,78 +63,138 @@ class ExportStats:
     missing_by_contrast: dict[str, int] = field(default_factory=dict)
 
 
-def _series_rank(gse: str, seed: int) -> str:
-    return hashlib.sha256(f"{seed}:{gse}".encode()).hexdigest()
+@contextmanager
+def _session(source: Source) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One connection for a block of reads: the handle's session, or the connection given."""
+    if isinstance(source, Warehouse):
+        with source.session() as con:
+            yield con
+    else:
+        yield source
+
+
+def _rows(source: Source, query: Query, params: dict[str, Any] | None = None) -> list[tuple]:
+    with _session(source) as con:
+        return con.sql(str(query), params=params).fetchall()
+
+
+def _arrow(source: Source, query: Query, params: dict[str, Any]) -> pa.Table:
+    with _session(source) as con:
+        return con.sql(str(query), params=params).to_arrow_table()
+
+
+# --- the split ------------------------------------------------------------------------------------
+
+
+def default_split_name(collection: str = COMPENDIUM) -> str:
+    """The split a collection's models use unless told: `degae` for the compendium, `degae-NAME`
+    for an imported collection (each collection has its own, so no reader mixes them)."""
+    return "degae" if collection == COMPENDIUM else f"degae-{collection}"
+
+
+def split_candidates(source: Source, collection: str = COMPENDIUM) -> list[tuple[str, str]]:
+    """(contrast_id, group_key) of a collection's contrasts with stored values, by id. The group
+    is what a split keeps together: the series for the compendium, the signature otherwise.
+
+    The compendium's are every contrast of core.contrasts with a finished run, as before
+    collections existed (core.collection_contrasts lists its included contrasts only)."""
+    if collection == COMPENDIUM:
+        return [tuple(r) for r in _rows(source, COMPENDIUM_CANDIDATES)]
+    if not _rows(source, HAS_COLLECTIONS)[0][0]:
+        raise WarehouseError(
+            f"no collection {collection!r} in this warehouse: import it with "
+            "`degae-tools import-signatures FILE --collection NAME` first"
+        )
+    found = [tuple(r) for r in _rows(source, COLLECTION_CANDIDATES, {"collection": collection})]
+    if not found:
+        raise WarehouseError(
+            f"collection {collection!r} has no contrasts with stored values: import it with "
+            "`degae-tools import-signatures FILE --collection NAME` (core.collections lists "
+            "the collections this warehouse has)"
+        )
+    return found
+
+
+def _group_rank(group: str, seed: int) -> str:
+    return hashlib.sha256(f"{seed}:{group}".encode()).hexdigest()
 
 
 def ensure_split(
-    con: duckdb.DuckDBPyConnection,
+    source: Source,
     split_name: str = "degae",
     seed: int = 69,
     fractions: tuple[float, float, float] = (0.64, 0.16, 0.20),
+    collection: str = COMPENDIUM,
 ) -> str:
-    """Assign every contrast with finished DE results to train/validation/test by GEO series.
+    """Assign every contrast of `collection` with stored values to train/validation/test by group.
 
-    Series are ordered by sha256(seed:gse) and cut where the cumulative share of contrasts crosses
-    the fractions, so no series is in two splits. Rows already stored are never moved; contrasts of
-    a known series join its split and new series are placed by the same cut. Returns split_name.
+    Groups are ordered by sha256(seed:group) and cut where the cumulative share of contrasts
+    crosses the fractions, so no group is in two splits. Rows already stored are never moved;
+    contrasts of a known group join its split and new groups are placed by the same cut. Returns
+    split_name. (ml.splits' `gse` column holds the group key.)
     """
     if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
         raise WarehouseError(f"split fractions must be three shares summing to 1, got {fractions}")
-    candidates = con.execute(read_query("export/split_candidates")).fetchall()
+    candidates = split_candidates(source, collection)
     if not candidates:
-        raise WarehouseError("no contrasts with finished DE results (core.de_runs status 'done')")
-    known = dict(
-        con.execute(read_query("export/split_existing"), {"split_name": split_name}).fetchall()
-    )
-    per_series: dict[str, list[str]] = {}
-    for contrast_id, gse in candidates:
-        per_series.setdefault(gse, []).append(contrast_id)
-    order = sorted(per_series, key=lambda g: _series_rank(g, seed))
+        raise WarehouseError(
+            f"no contrasts with stored values in collection {collection!r} "
+            "(core.de_runs status 'done')"
+        )
+    known = dict(_rows(source, SPLIT_EXISTING, {"split_name": split_name}))
+    per_group: dict[str, list[str]] = {}
+    for contrast_id, group in candidates:
+        per_group.setdefault(group, []).append(contrast_id)
     bounds = np.cumsum(fractions)
-    total = len(candidates)
-    done = 0
-    assigned: dict[str, str] = {}
-    for gse in order:
-        n = len(per_series[gse])
-        middle = (done + n / 2) / total
-        assigned[gse] = SPLITS[int(np.searchsorted(bounds, middle, side="right").clip(0, 2))]
+    done, assigned = 0, {}
+    for group in sorted(per_group, key=lambda g: _group_rank(g, seed)):
+        n = len(per_group[group])
+        middle = (done + n / 2) / len(candidates)
+        assigned[group] = SPLITS[int(np.searchsorted(bounds, middle, side="right").clip(0, 2))]
         done += n
-    assigned.update(known)
-    rows = [(cid, gse, assigned[gse]) for gse, ids in per_series.items() for cid in ids]
-    table = pa.table(
+    assigned.update({g: s for g, s in known.items() if g in assigned})
+    rows = pa.table(
         {
-            "contrast_id": [r[0] for r in rows],
-            "gse": [r[1] for r in rows],
-            "split": [r[2] for r in rows],
+            "contrast_id": [c for ids in per_group.values() for c in ids],
+            "gse": [g for g, ids in per_group.items() for _ in ids],
+            "split": [assigned[g] for g, ids in per_group.items() for _ in ids],
         }
     )
-    con.register("split_rows", table)
-    try:
-        con.execute(read_query("export/split_insert"), {"split_name": split_name})
-    finally:
-        con.unregister("split_rows")
+    _insert_split(source, rows, split_name)
     return split_name
 
 
+def _insert_split(source: Source, rows: pa.Table, split_name: str) -> None:
+    params = {"split_name": split_name}
+    if isinstance(source, Warehouse):
+        source.execute(SPLIT_INSERT, params, tables={"split_rows": rows})
+        return
+    source.register("split_rows", rows)
+    try:
+        source.execute(str(SPLIT_INSERT), params)
+    finally:
+        source.unregister("split_rows")
+
+
 def split_contrasts(
-    con: duckdb.DuckDBPyConnection, split_name: str, splits: Sequence[str] = ("train",)
+    source: Source, split_name: str, splits: Sequence[str] = ("train",)
 ) -> list[tuple[str, str, str]]:
-    """(contrast_id, gse, split) of the chosen splits, in a stable order."""
+    """(contrast_id, group, split) of the chosen splits, in a stable order."""
     for s in splits:
         if s not in SPLITS:
             raise WarehouseError(f"unknown split {s!r}: expected one of {', '.join(SPLITS)}")
-    rows = con.execute(
-        read_query("export/split_contrasts"), {"split_name": split_name, "splits": list(splits)}
-    ).fetchall()
-    return [tuple(r) for r in rows]
+    params = {"split_name": split_name, "splits": list(splits)}
+    return [tuple(r) for r in _rows(source, SPLIT_CONTRASTS, params)]
 
 
-def gene_count(con: duckdb.DuckDBPyConnection) -> int:
-    """The number of genes, i.e. the width of every log2FC vector; gene_index must be 0..n-1."""
-    n, lo, hi = con.execute(read_query("export/gene_count")).fetchall()[0]
+# --- values -------------------------------------------------------------------------------------
+
+
+def gene_count(source: Source) -> int:
+    """The number of genes, i.e. the width of every value vector; gene_index must be 0..n-1."""
+    n, lo, hi = _rows(source, GENE_COUNT)[0]
     if n == 0:
-        raise WarehouseError("core.genes is empty: load genes before exporting log2FC")
+        raise WarehouseError("core.genes is empty: load genes before exporting values")
     if lo != 0 or hi != n - 1:
         raise WarehouseError(
             f"core.genes.gene_index must run 0..{n - 1} without gaps, found {lo}..{hi}"
@@ -120,26 +202,38 @@ def gene_count(con: duckdb.DuckDBPyConnection) -> int:
     return int(n)
 
 
-def log2fc_schema(n_genes: int) -> pa.Schema:
-    """The schema of every log2FC batch."""
+def check_value(source: Source, value: str) -> None:
+    """Fail with one line when `value` is not a kind core.de_results holds."""
+    if value not in VALUE_ROWS:
+        raise WarehouseError(f"unknown value kind {value!r}: expected one of {list(VALUE_ROWS)}")
+    if not _rows(source, HAS_VALUE_COLUMN, {"column": VALUE_COLUMN[value]})[0][0]:
+        raise WarehouseError(
+            f"core.de_results has no {VALUE_COLUMN[value]} column in this warehouse: --value "
+            f"{value} needs signatures imported with that value kind"
+        )
+
+
+def value_schema(n_genes: int) -> pa.Schema:
+    """The schema of every value batch."""
     return pa.schema(
         [
             ("contrast_id", pa.string()),
             ("split", pa.string()),
             ("n_missing", pa.int32()),
-            ("log2fc", pa.list_(pa.float32(), n_genes)),
+            ("values", pa.list_(pa.float32(), n_genes)),
         ]
     )
 
 
-def _log2fc_batch(
-    con: duckdb.DuckDBPyConnection,
-    rows: Sequence[tuple[str, str, str]],
-    n_genes: int,
+def _value_batch(
+    source: Source, rows: Sequence[tuple[str, str, str]], n_genes: int, value: str
 ) -> pa.RecordBatch:
     ids = [r[0] for r in rows]
-    cells = con.sql(read_query("export/log2fc_rows"), params={"contrast_ids": ids}).to_arrow_table()
-    cells = cells.filter(pc.is_valid(cells["log_fc"])).filter(pc.invert(pc.is_nan(cells["log_fc"])))
+    cells = _arrow(source, VALUE_ROWS[value], {"contrast_ids": ids})
+    value_column = cells["value"]
+    cells = cells.filter(
+        pc.and_kleene(pc.is_valid(value_column), pc.invert(pc.is_nan(value_column)))
+    )
     position = cells["row"].to_numpy()
     genes = cells["gene_index"].to_numpy()
     if len(genes) and (genes.min() < 0 or genes.max() >= n_genes):
@@ -151,67 +245,79 @@ def _log2fc_batch(
     flat *= n_genes
     flat += genes
     matrix = np.zeros((len(ids), n_genes), dtype=np.float32)
-    matrix.reshape(-1)[flat] = cells["log_fc"].to_numpy()
+    matrix.reshape(-1)[flat] = cells["value"].to_numpy()
     del flat
     n_present = np.bincount(position, minlength=len(ids))
     missing = (n_genes - n_present).astype(np.int32)
-    log2fc = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), n_genes)
+    values = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), n_genes)
     return pa.RecordBatch.from_arrays(
-        [pa.array(ids), pa.array([r[2] for r in rows]), pa.array(missing), log2fc],
-        schema=log2fc_schema(n_genes),
+        [pa.array(ids), pa.array([r[2] for r in rows]), pa.array(missing), values],
+        schema=value_schema(n_genes),
     )
 
 
-def iter_log2fc_batches(
-    con: duckdb.DuckDBPyConnection,
+def iter_value_batches(
+    source: Source,
     split_name: str,
     splits: Sequence[str] = ("train",),
     batch_size: int = 256,
     stats: ExportStats | None = None,
+    value: str = "log2fc",
 ) -> Iterator[pa.RecordBatch]:
-    """Yield record batches (contrast_id, split, n_missing, log2fc) of at most `batch_size` rows.
+    """Yield record batches (contrast_id, split, n_missing, values) of at most `batch_size` rows.
 
-    Genes without a result are 0.0; their count is in each row's `n_missing` and added to `stats`.
+    Genes without a value are 0.0; their count is in each row's `n_missing` and added to `stats`.
     """
-    n_genes = gene_count(con)
-    rows = split_contrasts(con, split_name, splits)
-    if stats is not None:
-        stats.n_genes = n_genes
-    for start in range(0, len(rows), batch_size):
-        batch = _log2fc_batch(con, rows[start : start + batch_size], n_genes)
+    with _session(source):
+        check_value(source, value)
+        n_genes = gene_count(source)
+        rows = split_contrasts(source, split_name, splits)
         if stats is not None:
-            missing = batch.column("n_missing").to_numpy()
-            stats.n_rows += batch.num_rows
-            stats.n_missing += int(missing.sum())
-            for cid, m in zip(batch.column("contrast_id").to_pylist(), missing, strict=True):
-                if m:
-                    stats.missing_by_contrast[cid] = int(m)
-        yield batch
+            stats.n_genes = n_genes
+        for start in range(0, len(rows), batch_size):
+            batch = _value_batch(source, rows[start : start + batch_size], n_genes, value)
+            if stats is not None:
+                _count_missing(batch, stats)
+            yield batch
+
+
+# The name reduce imports (log2FC is the compendium's value kind).
+iter_log2fc_batches = iter_value_batches
+
+
+def _count_missing(batch: pa.RecordBatch, stats: ExportStats) -> None:
+    missing = batch.column("n_missing").to_numpy()
+    stats.n_rows += batch.num_rows
+    stats.n_missing += int(missing.sum())
+    for cid, m in zip(batch.column("contrast_id").to_pylist(), missing, strict=True):
+        if m:
+            stats.missing_by_contrast[cid] = int(m)
 
 
 def batch_matrix(batch: pa.RecordBatch) -> np.ndarray:
-    """The (rows, n_genes) float32 view of a batch's log2fc column (no copy)."""
-    column = batch.column("log2fc")
+    """The (rows, n_genes) float32 view of a batch's values column (no copy)."""
+    column = batch.column("values")
     width = column.type.list_size
     return column.flatten().to_numpy(zero_copy_only=True).reshape(-1, width)
 
 
 def load_matrix(
-    con: duckdb.DuckDBPyConnection, split_name: str, splits: Sequence[str] = ("train",)
+    source: Source, split_name: str, splits: Sequence[str] = ("train",), value: str = "log2fc"
 ) -> tuple[list[str], np.ndarray]:
     """The whole (contrasts × genes) float32 matrix of the chosen splits, for when it fits."""
     ids: list[str] = []
     parts: list[np.ndarray] = []
-    for batch in iter_log2fc_batches(con, split_name, splits):
-        ids.extend(batch.column("contrast_id").to_pylist())
-        parts.append(batch_matrix(batch))
-    n_genes = gene_count(con)
+    with _session(source):
+        for batch in iter_value_batches(source, split_name, splits, value=value):
+            ids.extend(batch.column("contrast_id").to_pylist())
+            parts.append(batch_matrix(batch))
+        n_genes = gene_count(source)
     matrix = np.concatenate(parts) if parts else np.zeros((0, n_genes), dtype=np.float32)
     return ids, matrix
 
 
 def go_label_matrix(
-    con: duckdb.DuckDBPyConnection,
+    source: Source,
     contrast_ids: Sequence[str],
     go_ids: Sequence[str] | None = None,
     column: str = "fwer_over",
@@ -223,10 +329,8 @@ def go_label_matrix(
     """
     if column not in LABEL_COLUMNS:
         raise WarehouseError(f"unknown label column {column!r}: expected one of {LABEL_COLUMNS}")
-    pairs = con.sql(
-        read_query("export/go_labels"),
-        params={"contrast_ids": list(contrast_ids), "column": column, "threshold": threshold},
-    ).to_arrow_table()
+    params = {"contrast_ids": list(contrast_ids), "column": column, "threshold": threshold}
+    pairs = _arrow(source, GO_LABELS, params)
     terms = sorted(set(pairs["go_id"].to_pylist())) if go_ids is None else list(go_ids)
     labels = np.zeros((len(contrast_ids), len(terms)), dtype=np.uint8)
     rows = pc.index_in(pairs["contrast_id"], value_set=pa.array(list(contrast_ids), pa.string()))
@@ -239,13 +343,18 @@ def go_label_matrix(
     return labels, terms
 
 
-def warehouse_snapshot(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def warehouse_snapshot(source: Source) -> dict[str, Any]:
     """Row counts and content hashes of a model's input tables, plus one sha256 over them."""
-    cursor = con.execute(read_query("export/snapshot"))
-    names = [d[0] for d in cursor.description]
-    snapshot = {k: int(v) for k, v in zip(names, cursor.fetchall()[0], strict=True)}
+    with _session(source) as con:
+        cursor = con.execute(str(SNAPSHOT))
+        names = [d[0] for d in cursor.description]
+        values = cursor.fetchall()[0]
+    snapshot = {k: int(v) for k, v in zip(names, values, strict=True)}
     snapshot["hash"] = hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
     return snapshot
+
+
+# --- spill files ----------------------------------------------------------------------------------
 
 
 def write_arrow_file(batches: Iterable[pa.RecordBatch], path: Path, schema: pa.Schema) -> int:
@@ -282,7 +391,7 @@ class ArrowFileSource:
         self.contrast_ids: list[str] = ids
         self.splits: list[str] = splits
         self.n_rows = sum(sizes)
-        self.n_genes = self.schema.field("log2fc").type.list_size
+        self.n_genes = self.schema.field("values").type.list_size
 
     def batches(self, order: Sequence[int] | None = None) -> Iterator[pa.RecordBatch]:
         """Yield the file's batches in `order` (default: as stored)."""
@@ -302,49 +411,3 @@ class ArrowFileSource:
         for batch in self.batches(rng.permutation(self.n_batches)):
             x = batch_matrix(batch)
             yield x[rng.permutation(len(x))]
-
-
-def rebatch(arrays: Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
-    """Regroup a stream of row blocks into blocks of `batch_size` rows (the last one smaller)."""
-    pending: list[np.ndarray] = []
-    held = 0
-    for x in arrays:
-        while len(x):
-            take = min(batch_size - held, len(x))
-            pending.append(x[:take])
-            held += take
-            x = x[take:]
-            if held == batch_size:
-                yield pending[0] if len(pending) == 1 else np.concatenate(pending)
-                pending, held = [], 0
-    if held:
-        yield np.concatenate(pending)
-
-
-def tf_dataset(
-    arrays: Callable[[], Iterable[np.ndarray]],
-    n_genes: int,
-    n_rows: int,
-    batch_size: int,
-    transform: Callable[[tf.Tensor], tf.Tensor] | None = None,
-    targets: bool = True,
-    prefetch: int = 2,
-) -> tf.data.Dataset:
-    """A `tf.data.Dataset` of (x, x) batches (or x alone) over a stream of raw log2FC blocks.
-
-    `arrays()` is called once per pass (Keras starts one pass per epoch), `transform` (e.g.
-    `Preprocessor.tf_transform`) runs in the tf.data graph, and batches are prefetched.
-    """
-    import tensorflow as tf
-
-    def generate() -> Iterator[np.ndarray]:
-        yield from rebatch(arrays(), batch_size)
-
-    spec = tf.TensorSpec(shape=(None, n_genes), dtype=tf.float32)
-    ds = tf.data.Dataset.from_generator(generate, output_signature=spec)
-    ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n_rows / batch_size)))
-    if transform is not None:
-        ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if targets:
-        ds = ds.map(lambda x: (x, x))
-    return ds.prefetch(prefetch)

@@ -111,8 +111,8 @@ def compare_study(
     compendium (`simulate DIR --datasets 200 --genes 5000 --go-terms 800 --seed 1`) with
     `--epochs 20 --min-positives 5`.
     """
-    from flows.compare import CompareConfig
-    from flows.compare import compare_study as run
+    from degae_tools.steps.study import CompareConfig
+    from degae_tools.steps.study import compare_study as run
 
     config = CompareConfig(
         layers=int_list(layers),

@@ -17,88 +17,49 @@ from degae_tools.cli.base import (
     strict_option,
     unless_empty,
 )
-from degae_tools.cli.options import config_options, int_list
+from degae_tools.cli.options import config_options
+from degae_tools.models.config import (
+    BASELINES,
+    Architecture,
+    AutoencoderConfig,
+    DataConfig,
+    Runtime,
+    SearchConfig,
+    Training,
+    take,
+)
 from degae_tools.models.go_config import AttributeConfig, PredictConfig, ValidateConfig
 from degae_tools.signature_config import SimilarConfig
 
-
-def _model_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by train and search, each named for its AutoencoderConfig field."""
-    from degae_tools.models.config import KINDS, REPRESENTATIONS, AutoencoderConfig
-
-    d = AutoencoderConfig()
-    options = [
-        click.option(
-            "--kind",
-            type=click.Choice(KINDS),
-            default=d.kind,
-            show_default=True,
-        ),
-        click.option(
-            "--representation",
-            type=click.Choice(REPRESENTATIONS),
-            default=d.representation,
-            show_default=True,
-            help="What the model reads: log2FC (the study's), or |log2FC|, which GO enrichment "
-            "of DE genes sees the same way (see the README's design notes).",
-        ),
-        click.option("--epochs", type=int, default=d.epochs, show_default=True),
-        click.option("--batch-size", type=int, default=d.batch_size, show_default=True),
-        click.option("--learning-rate", type=float, default=d.learning_rate, show_default=True),
-        click.option(
-            "--output-activation",
-            type=click.Choice(["linear", "sigmoid"]),
-            default=d.output_activation,
-            show_default=True,
-            help="The study used sigmoid (with --minmax); linear fits standardised data.",
-        ),
-        click.option(
-            "--variance-threshold",
-            type=float,
-            default=d.variance_threshold,
-            help="Keep genes whose training log2FC variance exceeds this (study: 1). Default: all.",
-        ),
-        click.option("--minmax", is_flag=True, help="Scale standardised genes to [0, 1] (study)."),
-        click.option("--seed", type=int, default=d.seed, show_default=True),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+train_options = [
+    config_options(Architecture),
+    config_options(Training),
+    config_options(DataConfig),
+    config_options(Runtime),
+]
+split_option = click.option(
+    "--split",
+    "split_name",
+    default=None,
+    help="Split in ml.splits. Default: degae for the compendium, degae-NAME for a collection.",
+)
 
 
-def _architecture_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """train's options for one architecture, each named for its AutoencoderConfig field."""
-    from degae_tools.models.config import AutoencoderConfig
+def _with(options: list[Callable[..., Any]]) -> Callable[..., Any]:
+    """Several option decorators as one."""
 
-    d = AutoencoderConfig()
-    options = [
-        click.option("--neurons", type=int, default=d.neurons, show_default=True),
-        click.option("--layers", type=int, default=d.layers, show_default=True),
-        click.option(
-            "--l1", type=float, default=d.l1, show_default=True, help="sparse: L1 on code"
-        ),
-        click.option("--noise", type=float, default=d.noise, show_default=True, help="denoising"),
-        click.option("--dropout", type=float, default=d.dropout, show_default=True),
-        click.option("--beta", type=float, default=d.beta, show_default=True, help="variational"),
-        click.option("--kl-warmup-epochs", type=int, default=d.kl_warmup_epochs, show_default=True),
-        click.option("--early-stopping", is_flag=True, help="Stop when val_loss stops improving."),
-        click.option("--patience", type=int, default=d.patience, show_default=True),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 @main.command()
 @db_option
-@_model_options
-@_architecture_options
-@click.option("--mixed-precision", is_flag=True, help="float16 compute (GPU), float32 output.")
-@click.option("--xla", is_flag=True, help="Compile the training step with XLA.")
-@click.option(
-    "--distribute", type=click.Choice(["none", "mirrored"]), default="none", show_default=True
-)
-@click.option("--split", "split_name", default="degae", show_default=True)
+@_with(train_options)
+@split_option
 @click.option("--model-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the model folder.")
 @click.option("--keep-checkpoint", is_flag=True, help="Keep it after training (to extend later).")
@@ -109,31 +70,45 @@ def _architecture_options(func: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="Epochs between checkpoints (the last epoch is always saved).",
 )
+@click.option(
+    "--baselines",
+    default=",".join(BASELINES),
+    show_default=True,
+    help="Linear methods fitted beside the autoencoder at its latent size (pca, ica, nmf; "
+    "'none' for none).",
+)
 @friendly_errors
 def train(
     db: Path | None,
-    split_name: str,
+    split_name: str | None,
     model_dir: Path | None,
     resume: bool,
     keep_checkpoint: bool,
     checkpoint_every: int,
+    baselines: str,
     **fields: Any,
 ) -> None:
-    """Train an autoencoder on every gene's log2FC; store the model, history and latent codes."""
-    from degae_tools.models.config import AutoencoderConfig
-    from degae_tools.plots import plot_history
-    from degae_tools.train import train as train_model
+    """Train an autoencoder on a collection's values; store the model, history and latent codes.
 
-    config = AutoencoderConfig(**fields)
-    result = train_model(
-        resolve_db(db),
-        config,
-        split_name=split_name,
-        model_dir=model_dir,
-        resume=resume,
-        keep_checkpoint=keep_checkpoint,
-        checkpoint_every=checkpoint_every,
-    )
+    Example: degae-tools train --collection l1000 --value z --latent 8 --neurons 512
+    """
+    from degae_tools.plots import plot_history
+    from degae_tools.steps import train as step
+    from warehouse import Warehouse
+
+    runtime = take(Runtime, fields)
+    with Warehouse.open(resolve_db(db), write=True) as wh:
+        result = step.train(
+            wh,
+            AutoencoderConfig(**fields),
+            runtime=runtime,
+            split_name=split_name,
+            model_dir=model_dir,
+            resume=resume,
+            keep_checkpoint=keep_checkpoint,
+            checkpoint_every=checkpoint_every,
+            baselines=_baselines(baselines),
+        )
     if result.history:
         plot_history(result.history, title=result.model_id).savefig(
             result.model_dir / "history.png"
@@ -156,32 +131,44 @@ def train(
     console.show_record(summary)
 
 
+def _baselines(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip() and n.strip() != "none")
+    unknown = sorted(set(names) - set(BASELINES))
+    if unknown:
+        raise click.BadParameter(f"unknown baselines {unknown}: choose from {list(BASELINES)}")
+    return names
+
+
 @main.command()
 @db_option
-@_model_options
-@click.option("--neurons", default="1,10,100,200,400,600,800,1000,2000", show_default=True)
-@click.option("--layers", default="1-10", show_default=True, help="A range a-b or a list.")
-@click.option("--n-trials", type=int, default=20, show_default=True)
-@click.option("--folds", type=int, default=4, show_default=True, help="Folds by GEO series.")
-@click.option("--split", "split_name", default="degae", show_default=True)
+@config_options(SearchConfig, only=("neurons", "layers", "n_trials", "folds"))
+@config_options(Architecture, exclude=("neurons", "layers"))
+@_with(train_options[1:])
+@split_option
 @click.option("--search-id", default=None, help="Default: a hash of the settings and warehouse.")
 @click.option("--plot-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @friendly_errors
 def search(
     db: Path | None,
-    neurons: str,
-    layers: str,
+    neurons: tuple[int, ...],
+    layers: tuple[int, ...],
+    n_trials: int,
+    folds: int,
+    split_name: str | None,
     search_id: str | None,
     plot_dir: Path | None,
     **fields: Any,
 ) -> None:
-    """Random search over neurons × layers, k-fold cross-validated by series; resumable."""
-    from degae_tools.search import SearchConfig, summarise
-    from degae_tools.search import search as run_search
+    """Random search over neurons × layers, k-fold cross-validated by group; resumable."""
+    from degae_tools.steps import search as step
+    from warehouse import Warehouse
 
-    config = SearchConfig(neurons=int_list(neurons), layers=int_list(layers), **fields)
-    result = run_search(resolve_db(db), config, search_id=search_id, plot_dir=plot_dir)
-    summary = summarise(result.trials)
+    runtime = take(Runtime, fields)
+    base = AutoencoderConfig(**fields)
+    config = SearchConfig(neurons, layers, n_trials, folds, split_name, base)
+    with Warehouse.open(resolve_db(db), write=True) as wh:
+        result = step.search(wh, config, search_id, plot_dir, runtime)
+    summary = step.summarise(result.trials)
     columns = ["trial", "neurons", "layers", "folds", "mean_val_loss", "sd_val_loss"]
     console.show_table(columns, [[r[c] for c in columns] for r in summary], title=result.search_id)
     console.say(f"plots: {', '.join(str(p) for p in result.plots)}")

@@ -1,13 +1,31 @@
-"""Autoencoders on log2FC vectors: their configuration and their Keras graphs.
+"""Autoencoders on per-gene values of signatures: their configuration (`config`), their Keras
+graphs (`autoencoder`), the training plan (`training`), the linear baselines they are measured
+against (`baselines`) and the model folder they are saved in (`bundle`).
 
-The config imports without TensorFlow (the CLI reads its defaults); the Keras parts load on use.
+The configs import without TensorFlow (the CLI reads their defaults); the Keras parts load on use.
 """
 
 from typing import Any
 
-from degae_tools.models.config import KINDS, AutoencoderConfig
+from degae_tools.models.config import (
+    KINDS,
+    Architecture,
+    AutoencoderConfig,
+    DataConfig,
+    Runtime,
+    Training,
+)
 
-__all__ = ["KINDS", "AutoencoderConfig", "build_autoencoder", "set_kl_weight"]
+__all__ = [
+    "KINDS",
+    "Architecture",
+    "AutoencoderConfig",
+    "DataConfig",
+    "Runtime",
+    "Training",
+    "build_autoencoder",
+    "set_kl_weight",
+]
 
 
 def __getattr__(name: str) -> Any:

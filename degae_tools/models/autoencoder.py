@@ -56,42 +56,56 @@ class KLDivergence(layers.Layer):
 def build_autoencoder(n_inputs: int, config: AutoencoderConfig) -> tuple[keras.Model, keras.Model]:
     """(autoencoder, encoder) for `n_inputs` genes; the encoder outputs the code (z_mean for a VAE).
 
-    Hidden layers are ReLU; the output layer is float32 even under mixed precision.
+    Hidden layers are ReLU (batch-normalised before it with `batch_norm`); the output layer is
+    float32 even under mixed precision.
     """
-    seed = config.seed
+    net, seed = config.architecture, config.training.seed
     inputs = keras.Input(shape=(n_inputs,), name="log2fc")
     x = inputs
-    if config.kind == "denoising":
-        if config.noise > 0:
-            x = layers.GaussianNoise(config.noise, seed=seed, name="input_noise")(x)
-        if config.dropout > 0:
-            x = layers.Dropout(config.dropout, seed=seed + 1, name="input_dropout")(x)
-    widths = config.widths
+    if net.kind == "denoising":
+        if net.noise > 0:
+            x = layers.GaussianNoise(net.noise, seed=seed, name="input_noise")(x)
+        if net.dropout > 0:
+            x = layers.Dropout(net.dropout, seed=seed + 1, name="input_dropout")(x)
+    widths = net.widths
     for i, width in enumerate(widths[:-1]):
-        x = layers.Dense(width, activation="relu", name=f"encoder_{i}")(x)
-    if config.kind == "variational":
+        x = _hidden(x, width, net.batch_norm, f"encoder_{i}")
+    if net.kind == "variational":
         z_mean = layers.Dense(widths[-1], name="z_mean")(x)
         z_log_var = layers.Dense(widths[-1], name="z_log_var", kernel_initializer="zeros")(x)
         code, z_log_var = KLDivergence(n_inputs, name="kl")([z_mean, z_log_var])
         x = Sampling(seed=seed + 2, name="sampling")([code, z_log_var])
     else:
-        regularizer = keras.regularizers.L1(config.l1) if config.kind == "sparse" else None
+        regularizer = keras.regularizers.L1(net.l1) if net.kind == "sparse" else None
         code = layers.Dense(
-            widths[-1], activation="relu", activity_regularizer=regularizer, name="code"
+            widths[-1],
+            activation=net.code_activation,
+            activity_regularizer=regularizer,
+            name="code",
         )(x)
         x = code
     for i, width in enumerate(reversed(widths[:-1])):
-        x = layers.Dense(width, activation="relu", name=f"decoder_{i}")(x)
+        x = _hidden(x, width, net.batch_norm, f"decoder_{i}")
     x = layers.Dense(n_inputs, name="reconstruction_logits", dtype="float32")(x)
-    outputs = layers.Activation(config.output_activation, dtype="float32", name="reconstruction")(x)
-    autoencoder = keras.Model(inputs, outputs, name=f"{config.kind}_autoencoder")
+    outputs = layers.Activation(net.output_activation, dtype="float32", name="reconstruction")(x)
+    autoencoder = keras.Model(inputs, outputs, name=f"{net.kind}_autoencoder")
     encoder = keras.Model(inputs, code, name="encoder")
     return autoencoder, encoder
+
+
+def _hidden(x, width: int, batch_norm: bool, name: str):
+    """Dense + ReLU, or Dense (no bias) + BatchNormalization + ReLU."""
+    if not batch_norm:
+        return layers.Dense(width, activation="relu", name=name)(x)
+    x = layers.Dense(width, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
 def set_kl_weight(autoencoder: keras.Model, config: AutoencoderConfig, epoch: int) -> None:
     """KL warm-up: the KL weight rises linearly to beta over `kl_warmup_epochs` (0-based epoch)."""
     if config.kind != "variational":
         return
-    ramp = 1.0 if config.kl_warmup_epochs <= 0 else min(1.0, (epoch + 1) / config.kl_warmup_epochs)
-    autoencoder.get_layer("kl").weight.assign(config.beta * ramp)
+    warmup = config.training.kl_warmup_epochs
+    ramp = 1.0 if warmup <= 0 else min(1.0, (epoch + 1) / warmup)
+    autoencoder.get_layer("kl").weight.assign(config.architecture.beta * ramp)

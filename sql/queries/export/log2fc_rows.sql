@@ -3,6 +3,6 @@
 WITH wanted AS (
     SELECT unnest($contrast_ids) AS contrast_id, unnest(range(len($contrast_ids))) AS row
 )
-SELECT w.row::INTEGER AS row, d.gene_index, d.log_fc::FLOAT AS log_fc
+SELECT w.row::INTEGER AS row, d.gene_index, d.log_fc::FLOAT AS value
 FROM core.de_results AS d
 JOIN wanted AS w USING (contrast_id);

@@ -1,2 +1,0 @@
--- A comparison run replaces an earlier run of the same id.
-DELETE FROM ml.study_comparison WHERE run_id = $run_id;

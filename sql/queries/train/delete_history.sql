@@ -1,2 +1,0 @@
--- A model's earlier ml.history rows, replaced when the model is (re)trained.
-DELETE FROM ml.history WHERE model_id = $model_id;
