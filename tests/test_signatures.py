@@ -283,3 +283,33 @@ def test_signatures_get_go_labels_up_and_down_whichever_comes_first(
         ("tiny:S2", "GO:0000002", "down", 10),
     ]
     assert rows(db, "SELECT DISTINCT n_tested FROM core.go_enrichment") == [(N_GENES,)]
+
+
+def test_an_older_warehouse_gets_the_direction_into_its_go_enrichment_key(tmp_path):
+    import duckdb
+
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA core")
+    con.execute(
+        "CREATE TABLE core.go_enrichment (contrast_id VARCHAR NOT NULL, go_id VARCHAR NOT NULL, "
+        "n_de_in_term INTEGER, n_in_term INTEGER, n_de INTEGER, n_tested INTEGER, p_over DOUBLE, "
+        "p_under DOUBLE, fdr_over DOUBLE, fwer_over DOUBLE, fwer_under DOUBLE, "
+        "leading_edge INTEGER[], PRIMARY KEY (contrast_id, go_id))"
+    )
+    con.execute(
+        "INSERT INTO core.go_enrichment (contrast_id, go_id, p_over) VALUES ('c', 'G', 0.01)"
+    )
+    con.close()
+    with Warehouse.open(db, write=True) as wh:
+        wh.execute(
+            "INSERT INTO core.go_enrichment (contrast_id, go_id, direction) "
+            "VALUES ('s', 'G', 'up'), ('s', 'G', 'down')"
+        )
+    assert rows(
+        db, "SELECT contrast_id, direction, p_over FROM core.go_enrichment ORDER BY 1, 2"
+    ) == [
+        ("c", "both", 0.01),
+        ("s", "down", None),
+        ("s", "up", None),
+    ]

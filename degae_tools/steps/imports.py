@@ -25,12 +25,16 @@ from degae_tools.sources import Rejection
 from degae_tools.sources.de_tables import VALUES, DETable, read_de_table
 from degae_tools.sources.results import read_gofuncr
 from degae_tools.steps.gene_map import SPECIES, gene_table, map_genes
-from degae_tools.steps.runs import ChunkResult, RunRow, record_rejections, write_runs
+from degae_tools.steps.runs import (
+    ChunkResult,
+    RunRow,
+    record_rejections,
+    write_de_results,
+    write_runs,
+)
 from degae_tools.steps.signatures import (
     GENE_KEY_COUNT,
-    RUN_COLUMNS,
     STAGE,
-    STALE,
     Collection,
     Signatures,
     check_mapped,
@@ -166,10 +170,8 @@ def contrast_table(wh: Warehouse, path: Path, contrast_id: str, rejections: list
     )
     n_de = int((rows["adj_p_value"] < DE_ADJ_P).sum())
     run = RunRow(contrast_id, "done", None, None, n_de=n_de, n_genes=rows.height)
-    source = f"{table.format}_export"
-    tables = ("core.de_results", "core.de_runs")
-    chunk = ChunkResult([rows], [run])
-    write_runs(wh, "de", tables, chunk, RUN_COLUMNS, source, json_source(path, table.format), STALE)
+    source, config = f"{table.format}_export", json_source(path, table.format)
+    write_de_results(wh, rows, [run], source=source, config=config)
     return rows.height
 
 

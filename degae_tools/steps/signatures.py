@@ -25,25 +25,13 @@ from degae_tools.signature_config import SignatureImport
 from degae_tools.sources import Rejection
 from degae_tools.sources.signatures import SignatureMatrix, read_signature_matrix
 from degae_tools.steps.gene_map import SPECIES, GeneMapping, gene_table, map_genes, write_genes
-from degae_tools.steps.runs import ChunkResult, RunRow, record_rejections, write_runs
+from degae_tools.steps.runs import ChunkResult, RunRow, record_rejections, write_de_results
 from warehouse import Query, Warehouse
 
 COLLECTION_COUNTS = Query("signatures/collection_counts")
 STORED_HASHES = Query("signatures/stored_hashes")
 LOADED = Query("signatures/loaded")
 GENE_KEY_COUNT = Query("signatures/gene_key_count")
-RUN_COLUMNS = {
-    "contrast_id": pl.Utf8,
-    "status": pl.Utf8,
-    "reason": pl.Utf8,
-    "source": pl.Utf8,
-    "inputs_hash": pl.Utf8,
-    "n_genes": pl.Int32,
-    "n_de": pl.Int32,
-    "config": pl.Utf8,
-}
-# A new value of a signature makes its GO enrichment stale: dropped in the same transaction.
-STALE = ("core.go_enrichment", "core.go_runs")
 # Rejected rows of imported files are recorded as ingest records those of its files.
 STAGE = "ingest"
 
@@ -219,8 +207,9 @@ def write_signatures(
     source = f"import:{collection.name}"
     source_file = signatures.rows["source_file"][0]
     config = json.dumps({"collection": collection.name, "imported_from": source_file})
-    tables = ("core.de_results", "core.de_runs")
-    write_runs(wh, STAGE, tables, changed, RUN_COLUMNS, source, config, STALE)
+    values = pl.concat(changed.results, how="diagonal_relaxed") if changed.results else None
+    # A signature's new values make its GO enrichment stale: the writer drops it with them.
+    write_de_results(wh, values, changed.runs, source=source, config=config, stage=STAGE)
     record_rejections(wh, rejections, STAGE)
     upsert_collection(wh, collection, source_file)
     return len(changed.runs)

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS core.signatures (
 -- (sql/schema/045_de_values.sql).
 
 -- A signature's GO labels come from its strongest genes up and down separately, so a term can
--- be enriched in both directions; the compendium's contrasts keep 'both'. Warehouses made
--- before this column keep their key (contrast_id, go_id); new ones key on the direction too
--- (sql/schema/020_core.sql).
+-- be enriched in both directions; the compendium's contrasts keep 'both'. New warehouses key on
+-- the direction too (sql/schema/020_core.sql); older ones get the column here and the key once
+-- (sql/schema/051_go_enrichment_direction_key.sql).
 ALTER TABLE core.go_enrichment ADD COLUMN IF NOT EXISTS direction VARCHAR DEFAULT 'both';
