@@ -197,3 +197,21 @@ def test_the_seven_real_deseq2_tables_load_as_they_are(tmp_path):
         assert stored[0][0] + rejected[0][0] == read  # every row stored, or recorded with a reason
     assert rows(db, "SELECT count(*) = count(DISTINCT gene_id) FROM core.genes") == [(True,)]
     assert import_tables(db, *tables)[0].status == "skipped"
+
+
+def test_a_later_ingest_retry_leaves_an_imported_tables_unknown_genes_alone(ingested, tmp_path):
+    from degae_tools.steps.ingest import retry_rejected_rows
+
+    db = copy_warehouse(ingested, tmp_path)
+    gene = rows(db, "SELECT gene_id FROM core.genes ORDER BY gene_index LIMIT 1")[0][0]
+    path = tmp_path / "tt.tsv"
+    path.write_text(
+        "ID\tlogFC\tAveExpr\tt\tP.Value\tadj.P.Val\tB\n"
+        f"{gene}\t1\t1\t1\t0.1\t0.2\t-1\nNOT_A_GENE\t1\t1\t1\t0.1\t0.2\t-1\n"
+    )
+    with Warehouse.open(db, write=True) as wh:
+        (report,) = import_de(wh, (path,), first_contrast(db))
+        assert (report.status, report.n_rejected) == ("loaded", 1)
+        assert retry_rejected_rows(wh) == []  # ingest's loaders retry ingest's files only
+    still_open = "SELECT count(*) FROM core.open_rejections WHERE source = $f"
+    assert rows(db, still_open, {"f": str(path)}) == [(1,)]
