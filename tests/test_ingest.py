@@ -331,3 +331,23 @@ def test_strict_exits_2_when_input_was_rejected_and_says_where_to_look(one_serie
     assert "FROM core.open_rejections" in relaxed.output
     strict = CliRunner().invoke(main, [*args, "--strict"])
     assert strict.exit_code == 2, strict.output
+
+
+def test_a_run_listed_twice_in_the_metadata_keeps_its_first_line(one_series, tmp_path):
+    cut = one_series / "mmusculus_metadata.tsv.cut"
+    header = "SRR_accession\tQC_summary\tSRX_accession\tSRS_accession\tSRP_accession\t"
+    rows = [
+        "Experiment_title\tGEO_series",
+        "SRR1\tPASS\tSRX1\tSRS1\tSRP1\tGSM1: a\tGSE1",
+        "SRR2\tPASS\tSRX2\tSRS2\tSRP1\tGSM2: b\tGSE1",
+        "SRR1\tFAIL(3)\tSRX1\tSRS1\tSRP1\tGSM1: a\tGSE1",
+    ]
+    cut.write_text(header + "\n".join(rows) + "\n")
+    db = tmp_path / "w.duckdb"
+    ingest(one_series, db)
+    runs = query(db, "SELECT srr, qc_status FROM raw.dee2_runs ORDER BY srr")
+    assert runs == [("SRR1", "PASS"), ("SRR2", "PASS")]
+    found = query(
+        db, "SELECT line, reason FROM core.open_rejections WHERE source = $p", {"p": str(cut)}
+    )
+    assert found == [(4, "run SRR1 listed again (first at line 2)")]

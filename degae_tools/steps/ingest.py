@@ -5,14 +5,15 @@ Each file loads in one transaction with its `raw.source_files` row, keyed on its
 loaded before is skipped, a killed run leaves only whole files, a rerun carries on. A file that
 cannot be parsed at all is rejected whole and tried again next time; a bad row rejects that row
 (file and line in `raw.rejected`) and the rest of the file loads. Rejections that a later load
-resolves are marked resolved, and the summary says how many are still open, and why, when no
-contrast came out, nothing did.
+resolves are marked resolved; the summary says how many are still open and, when no contrast
+came out, why.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -155,8 +156,9 @@ def ingest(
         if not has_loaded_files(Path(db_path)):
             raise DegaeError(nothing_to_ingest(source_dir))
         kept = f"{nothing_to_ingest(source_dir)}. Nothing new is loaded; the warehouse is kept."
-        with Warehouse.open(db_path) as wh:
+        with Warehouse.open(db_path) as wh, suppress(duckdb.CatalogException):  # not migrated
             return describe(wh, IngestSummary(warnings=[kept]))
+        return IngestSummary(warnings=[kept])
     with Warehouse.open(db_path, write=True, create=True) as wh:
         return run(wh, found, config, map_kinds)
 

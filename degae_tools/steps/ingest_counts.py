@@ -41,7 +41,6 @@ LONG_COUNTS = Query("ingest/long_counts")
 NEXT_GENE_INDEX = Query("ingest/next_gene_index")
 READER_REJECTS = Query("ingest/count_rejects")
 RECORD_COUNT_FILE = Query("ingest/record_count_file")
-REJECTS_EXIST = Query("ingest/count_rejects_exist")
 SERIES_OF_RUNS = Query("ingest/series_of_runs")
 WIDE_COUNTS = Query("ingest/wide_counts")
 
@@ -216,6 +215,8 @@ def read_long(
         .rows()
     ]
     problems += [Problem(key, lacking) for key in partial.select("run", "gene_id").rows()]
+    if complete.height == 0:
+        raise DEE2CountsError(path, None, "no gene has a usable count in every run of the file")
     wide = complete.pivot(on="run", index="gene_index", values="count", maintain_order=True)
     wide = wide.select(pl.col(c).cast(pl.Int32) for c in ("gene_index", *runs))
     return runs, [Checked(wide.to_arrow(), problems)]
@@ -256,9 +257,8 @@ def reading(path: Path) -> Iterator[None]:
 
 def reader_rejects(wh: Warehouse, path: Path, layout: CountLayout) -> list[Rejection]:
     """The lines DuckDB's CSV reader refused in the file just read, with the reason (taken out
-    of its rejects table, so the next file starts from an empty one)."""
-    if not wh.scalar(REJECTS_EXIST):
-        return []
+    of its rejects table, which every read with `store_rejects` makes, so that the next file
+    starts from an empty one)."""
     names = ["gene_id", *layout.runs] if layout.kind == "wide" else ["run", "gene_id", "count"]
     refused = {}
     for line, error_type, column_idx, column, text in wh.rows(READER_REJECTS):

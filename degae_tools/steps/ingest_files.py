@@ -70,9 +70,17 @@ def load_gene_xrefs(wh: Warehouse, path: Path, rejected: list[Rejection]) -> int
 
 
 def load_dee2_metadata(wh: Warehouse, path: Path, rejected: list[Rejection]) -> int:
-    """DEE2 metadata (species `.tsv.cut` or a bundle's MetadataSummary.tsv) → raw.dee2_runs."""
+    """DEE2 metadata (species `.tsv.cut` or a bundle's MetadataSummary.tsv) → raw.dee2_runs.
+    A run listed twice keeps its first line; the later ones are rejected."""
+    first_line: dict[str, int] = {}
     n = 0
     for batch in iter_metadata(path, on_reject=rejected.append):
+        repeated = ~batch["srr"].is_first_distinct() | batch["srr"].is_in(list(first_line))
+        first_line.update(batch.filter(~repeated).select("srr", "line").rows())
+        for srr, line in batch.filter(repeated).select("srr", "line").rows():
+            reason = f"run {srr} listed again (first at line {first_line[srr]})"
+            rejected.append(Rejection(str(path), line, reason, srr))
+        batch = batch.filter(~repeated)
         runs = batch.drop("line").with_columns(pl.lit(str(path)).alias("source_file"))
         n += wh.upsert("raw.dee2_runs", runs)
     return n
