@@ -14,7 +14,7 @@ import pytest
 
 import warehouse
 from flows.refresh import refresh_flow
-from tests.helpers import REPO, checkout_env
+from tests.helpers import REPO, checkout_env, cli_command
 from warehouse.connect import fetch_one
 
 
@@ -28,6 +28,9 @@ def test_a_refresh_with_nothing_new_does_nothing(compendium, tmp_path):
     )
     assert second["differential"] == {"done": 0, "skipped": 0, "reasons": {}}
     assert second["enrichment"]["done"] == 0
+
+
+TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
 def free_port() -> int:
@@ -122,3 +125,62 @@ def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
     done = fetch_one(con, "SELECT count(*) FROM core.de_runs WHERE status = 'done'")[0]
     con.close()
     assert done > 0
+
+
+def test_a_served_deployment_takes_no_paths_from_a_run(prefect_server, compendium, tmp_path):
+    api = prefect_server
+    served = tmp_path / "served"
+    served.mkdir()
+    victim = tmp_path / "victim.conf"
+    victim.write_text("precious = true\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = cli_command("refresh", str(compendium), "--db", str(served / "w.duckdb"))
+    command += ["--report", str(served / "report.html"), "--serve", "0 3 * * *"]
+    env = checkout_env(PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "prefect-client"))
+    serving = subprocess.Popen(
+        command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deployment = wait_for(
+            lambda: (
+                httpx.get(f"{api}/deployments/name/refresh/nightly").json().get("id")
+                and httpx.get(f"{api}/deployments/name/refresh/nightly").json()
+            ),
+            120,
+            "the deployment",
+        )
+        # The run's parameters are options that cannot reach the file system.
+        schema = deployment["parameter_openapi_schema"]["properties"]
+        assert set(schema) == {"retrain", "neurons", "layers", "epochs", "representation"}
+        overrides = {
+            "report": str(victim),
+            "db_path": str(elsewhere / "w.duckdb"),
+            "source_dir": str(elsewhere),
+        }
+        url = f"{api}/deployments/{deployment['id']}/create_flow_run"
+
+        def try_to_run():
+            response = httpx.post(url, json={"parameters": overrides})
+            if response.status_code == 409 or response.status_code >= 500:  # SQLite busy
+                return None
+            return response
+
+        response = wait_for(try_to_run, 60, "the server to answer")
+        if response.is_success:  # accepted by the API: the run itself must refuse them
+            run_id = response.json()["id"]
+
+            def finished():
+                state = httpx.get(f"{api}/flow_runs/{run_id}").json().get("state") or {}
+                return state if state.get("type") in TERMINAL else None
+
+            state = wait_for(finished, 300, "the run with overrides")
+            assert state["type"] != "COMPLETED", state
+        else:
+            assert response.status_code in (400, 409, 422), response.text
+    finally:
+        serving.terminate()
+        serving.wait(timeout=30)
+    assert victim.read_text() == "precious = true\n"
+    assert list(elsewhere.iterdir()) == []
+    assert not (served / "w.duckdb").exists() and not (served / "report.html").exists()

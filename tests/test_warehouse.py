@@ -14,6 +14,7 @@ from click.testing import CliRunner
 import warehouse
 from degae_tools.cli import main
 from degae_tools.errors import WarehouseError
+from warehouse import Warehouse
 
 
 def test_migrations_can_run_twice(tmp_path):
@@ -141,3 +142,140 @@ def test_an_export_to_a_missing_folder_is_one_clear_error(ingested, tmp_path):
     )
     assert result.exit_code == 2
     assert "cannot write" in result.output and "Traceback" not in result.output
+
+
+# --- `sql` without --write is read-only for the machine too -----------------------------------
+
+REFUSED = {
+    "copy_to": "COPY (SELECT 1 AS x) TO '{victim}'",
+    "export_database": "EXPORT DATABASE '{folder}'",
+    "read_csv": "SELECT * FROM read_csv('/etc/passwd')",
+    "read_text": "SELECT * FROM read_text('/etc/passwd')",
+    "glob": "SELECT * FROM glob('/etc/*')",
+    "set_threads": "SET threads = 1",
+    "set_memory_limit": "SET memory_limit = '1GB'",
+    "set_temp_directory": "SET temp_directory = '{folder}'",
+    "pragma_threads": "PRAGMA threads = 1",
+    "pragma_profiling_output": "PRAGMA profiling_output = '{victim}'",
+    "call_enable_logging": "CALL enable_logging()",
+    "load": "LOAD httpfs",
+    "install": "INSTALL httpfs",
+    "custom_repository_then_install": (
+        "SET custom_extension_repository = 'http://127.0.0.1:9'; INSTALL httpfs"
+    ),
+    "select_then_copy": "SELECT 1; COPY (SELECT 2) TO '{victim}'",
+    "attach": "ATTACH '{victim}' AS other",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_sql_without_write_refuses_what_reaches_the_machine(ingested, tmp_path, case):
+    victim, folder = tmp_path / "victim.csv", tmp_path / "exported"
+    query = REFUSED[case].format(victim=victim, folder=folder)
+    result = CliRunner().invoke(main, ["sql", query, "--db", str(ingested)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: query failed")
+    assert "Traceback" not in result.output
+    assert not victim.exists() and not folder.exists()
+
+
+def test_allow_files_lets_a_read_only_query_read_and_write_files(ingested, tmp_path):
+    out = tmp_path / "genes.csv"
+    query = f"COPY (SELECT gene_id FROM core.genes) TO '{out}'"
+    copied = CliRunner().invoke(main, ["sql", query, "--db", str(ingested), "--allow-files"])
+    assert copied.exit_code == 0, copied.output
+    read = CliRunner().invoke(
+        main,
+        ["--json", "sql", f"SELECT count(*) AS n FROM read_csv('{out}')", "--db", str(ingested)]
+        + ["--allow-files"],
+    )
+    assert json.loads(read.output)[0]["n"] == 600
+    still = CliRunner().invoke(main, ["sql", "SET threads = 1", "--db", str(ingested)])
+    assert still.exit_code == 2
+
+
+def test_sql_errors_keep_duckdbs_hints_and_caret(ingested):
+    def error(query: str) -> str:
+        result = CliRunner().invoke(main, ["sql", query, "--db", str(ingested)])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.output.count("error:") == 1
+        return result.output
+
+    assert 'Did you mean "genes"' in error("SELECT * FROM core.gene")
+    assert 'Candidate bindings: "gene_id", "gene_index"' in error("SELECT gene_idx FROM core.genes")
+    caret = error("SELEC gene_id FROM core.genes")
+    assert "LINE 1: SELEC gene_id FROM core.genes" in caret and "^^^^^" in caret
+
+
+def records(output: str) -> list[dict[str, str]]:
+    """The rows of `sql`'s expanded display: one block per row, `│ column │ value │` lines,
+    a value wrapped onto lines whose column cell is blank."""
+    blocks: list[dict[str, str]] = []
+    column = ""
+    for line in output.splitlines():
+        if line.startswith("row "):
+            blocks.append({})
+        cells = line.split("│")
+        if len(cells) == 4:
+            column = cells[1].strip() or column
+            blocks[-1][column] = (blocks[-1].get(column, "") + cells[2].strip()).strip()
+    return blocks
+
+
+def test_a_wide_result_is_shown_whole_in_a_narrow_terminal(ingested, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    query = "SELECT * FROM core.contrasts ORDER BY contrast_id LIMIT 2"
+    result = CliRunner().invoke(main, ["sql", query, "--db", str(ingested)])
+    assert result.exit_code == 0, result.output
+    assert max(len(line.rstrip()) for line in result.output.splitlines()) <= 60
+    expected = Warehouse.open(ingested).arrow(query).to_pylist()
+    shown = records(result.output)
+    assert [list(r) for r in shown] == [list(r) for r in expected]  # every column, by name
+    for row, want in zip(shown, expected, strict=True):
+        for column, value in want.items():
+            assert row[column].replace(" ", "") == str(value).replace(" ", ""), column
+
+
+def test_a_narrow_result_stays_a_table(ingested, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    query = "SELECT gene_index, gene_id FROM core.genes ORDER BY gene_index LIMIT 3"
+    result = CliRunner().invoke(main, ["sql", query, "--db", str(ingested)])
+    header = next(line for line in result.output.splitlines() if "gene_index" in line)
+    assert "gene_id" in header
+
+
+# --- one rule for --db --------------------------------------------------------------------------
+
+NEEDS_A_WAREHOUSE = {
+    "de": ["de", "--task-runner", "none"],
+    "enrich": ["enrich", "--task-runner", "none"],
+    "train": ["train", "--epochs", "1"],
+    "search": ["search", "--n-trials", "1"],
+    "sql": ["sql", "SELECT 1"],
+    "export": ["export", "{out}"],
+    "report": ["report", "--out", "{out}/r.html"],
+    "check": ["check"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(NEEDS_A_WAREHOUSE))
+def test_a_command_on_a_missing_warehouse_stops_in_one_line_and_creates_nothing(tmp_path, command):
+    db = tmp_path / "nope" / "a" / "b.duckdb"
+    out = tmp_path / "out"
+    args = [a.format(out=out) for a in NEEDS_A_WAREHOUSE[command]]
+    result = CliRunner().invoke(main, [*args, "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: no warehouse at {db}")
+    assert len(result.output.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["ingest", "refresh"])
+def test_a_loading_command_creates_a_warehouse_only_in_an_existing_folder(
+    compendium, tmp_path, command
+):
+    db = tmp_path / "nope" / "b.duckdb"
+    result = CliRunner().invoke(main, [command, str(compendium), "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert "the folder" in result.output and "does not exist" in result.output
+    assert not (tmp_path / "nope").exists()

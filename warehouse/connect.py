@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -12,47 +10,38 @@ from pathlib import Path
 import duckdb
 
 from degae_tools.errors import WarehouseError
+from warehouse.handle import (
+    DEFAULT_DB,
+    DEFAULT_MIN_FREE_MB,
+    check_free_space,
+    commit_error,
+    connect_file,
+    default_db_path,
+    lock_wait_s,
+    min_free_mb,
+)
 
-DEFAULT_DB = Path("warehouse") / "degae.duckdb"
-# A writer refuses to start with less free space than this next to the warehouse: a step that
-# runs out of disk half-way is rolled back safely, but Prefect's own run database on the same
-# disk is not, and fails with pages of server tracebacks.
-DEFAULT_MIN_FREE_MB = 256
-
-
-def default_db_path() -> Path:
-    """`$DEGAE_DB` if set, else `warehouse/degae.duckdb` under the current directory."""
-    return Path(os.environ.get("DEGAE_DB") or DEFAULT_DB)
-
-
-def min_free_mb() -> float:
-    """`$DEGAE_MIN_FREE_MB` if set (0 turns the check off), else DEFAULT_MIN_FREE_MB."""
-    value = os.environ.get("DEGAE_MIN_FREE_MB") or DEFAULT_MIN_FREE_MB
-    try:
-        return float(value)
-    except ValueError:
-        raise WarehouseError(f"DEGAE_MIN_FREE_MB must be a number of MB, got {value!r}") from None
-
-
-def check_free_space(folder: Path) -> None:
-    """Fail before writing, not half-way, when the warehouse's disk is (nearly) full."""
-    needed = min_free_mb()
-    free = shutil.disk_usage(folder).free / 2**20
-    if free < needed:
-        raise WarehouseError(
-            f"only {free:,.0f} MB free on the disk of {folder}; writing the warehouse needs at "
-            f"least {needed:,.0f} MB. Free some space (or set DEGAE_MIN_FREE_MB) and run again."
-        )
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_MIN_FREE_MB",
+    "check_free_space",
+    "connect",
+    "default_db_path",
+    "fetch_frame",
+    "fetch_one",
+    "min_free_mb",
+    "transaction",
+]
 
 
 def connect(
-    db_path: str | Path | None = None, write: bool = False, wait_s: float = 30.0
+    db_path: str | Path | None = None, write: bool = False, wait_s: float | None = None
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a writer creates it if missing, a reader needs it to exist.
 
-    A writer first checks that the disk has `$DEGAE_MIN_FREE_MB` (default 256) free.
-    DuckDB allows one writing process; while another process holds the file we retry for up to
-    `wait_s` seconds, then fail with a WarehouseError that says who to wait for.
+    A writer first checks that the disk has `$DEGAE_MIN_FREE_MB` (default 256) free. While
+    another process holds the file this waits up to `wait_s` (default `$DEGAE_LOCK_WAIT_S`),
+    then fails with a WarehouseError that says who holds it; a damaged file is named as such.
     """
     path = Path(db_path) if db_path is not None else default_db_path()
     if not write and not path.exists():
@@ -62,19 +51,8 @@ def connect(
         if path.exists() and not os.access(path, os.W_OK):
             raise WarehouseError(f"warehouse {path} is read-only: cannot write to it")
         check_free_space(path.parent)
-    deadline = time.monotonic() + wait_s
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=not write)
-            con.execute("SET enable_progress_bar = false")
-            break
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise WarehouseError(f"cannot open {path}: {exc}") from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-    return con
+    wait = lock_wait_s() if wait_s is None else wait_s
+    return connect_file(path, write=write, wait_s=wait)
 
 
 def fetch_frame(con: duckdb.DuckDBPyConnection, query: str, params: list | None = None):
@@ -107,8 +85,4 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     try:
         con.execute("COMMIT")
     except duckdb.Error as exc:
-        raise WarehouseError(
-            f"could not write the warehouse, so this step's changes were rolled back and "
-            f"everything committed before it is kept ({exc}). Free disk space (or raise the "
-            f"file-size limit) and run the same command again: it carries on where it stopped."
-        ) from exc
+        raise commit_error(exc, None) from exc

@@ -17,7 +17,9 @@ named (`$name`) and passed as a dict.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -36,6 +38,9 @@ DEFAULT_DB = Path("warehouse") / "degae.duckdb"
 # runs out of disk half-way is rolled back safely, but Prefect's own run database on the same
 # disk is not, and fails with pages of server tracebacks.
 DEFAULT_MIN_FREE_MB = 256
+# How long a command waits for another process that holds the warehouse (a writer waits for
+# readers, a reader for a writer) before it gives up and says who holds it.
+DEFAULT_LOCK_WAIT_S = 30.0
 
 Params = Mapping[str, Any] | None
 Rows = pl.DataFrame | pa.Table
@@ -55,6 +60,15 @@ def min_free_mb() -> float:
         raise WarehouseError(f"DEGAE_MIN_FREE_MB must be a number of MB, got {value!r}") from None
 
 
+def lock_wait_s() -> float:
+    """`$DEGAE_LOCK_WAIT_S` if set, else DEFAULT_LOCK_WAIT_S (seconds)."""
+    value = os.environ.get("DEGAE_LOCK_WAIT_S") or DEFAULT_LOCK_WAIT_S
+    try:
+        return float(value)
+    except ValueError:
+        raise WarehouseError(f"DEGAE_LOCK_WAIT_S must be seconds, got {value!r}") from None
+
+
 def check_free_space(folder: Path) -> None:
     """Fail before writing, not half-way, when the warehouse's disk is (nearly) full."""
     needed = min_free_mb()
@@ -66,6 +80,79 @@ def check_free_space(folder: Path) -> None:
         )
 
 
+# What DuckDB says about a warehouse file it cannot use, and what the user should do about it.
+# Each rule: a pattern of DuckDB's (or the OS's) message, and the one line degae says instead.
+LOCK_HOLDER = re.compile(r"lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+DISK_FULL = ("no space left", "file too large", "disk quota")
+HEADERS_BYTES = 3 * 4096  # DuckDB's file header and two database headers, before the blocks
+TRUNCATED = Exception("could not read enough bytes")  # what DuckDB says when it finds out
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether DuckDB refused the file because another process holds it."""
+    lower = str(exc).lower()
+    return "could not set lock" in lower or "conflicting lock" in lower
+
+
+def lock_holder(exc: BaseException) -> str | None:
+    """'PID 123 (/usr/bin/python3)' from DuckDB's lock error, or None if it names nobody."""
+    match = LOCK_HOLDER.search(str(exc))
+    return f"PID {match['pid']} ({match['program']})" if match else None
+
+
+def file_error(exc: BaseException, path: str | Path | None = None) -> WarehouseError | None:
+    """The named error for a warehouse file DuckDB could not use, or None when `exc` is about
+    something else (a query's mistake, say). Nothing is written after any of these."""
+    text = str(exc)
+    lower = text.lower()
+    name = f"the warehouse {path}" if path else "the warehouse file"
+    check = f"`degae-tools check --db {path}`" if path else "`degae-tools check`"
+    if "not a valid duckdb database file" in lower:
+        message = (
+            f"{name} is damaged or not a DuckDB warehouse (its header is unreadable); restore "
+            f"it from a copy, or move it aside and rebuild it with `degae-tools ingest` on the "
+            f"source folder"
+        )
+    elif "corrupt database file" in lower or "checksum" in lower:
+        message = (
+            f"{name} is damaged ({text.splitlines()[0]}); run {check} to see which tables, "
+            "and rebuild them from the source folders"
+        )
+    elif "could not read enough bytes" in lower:
+        message = (
+            f"{name} is truncated (shorter than its own header says: an interrupted copy or "
+            "download?); restore the whole file, or move it aside and rebuild it with "
+            "`degae-tools ingest` on the source folder"
+        )
+    elif is_lock_error(exc):
+        holder = lock_holder(exc) or "another process"
+        message = (
+            f"{name} is in use by {holder}; wait for it to finish (or stop it), or wait longer "
+            "with DEGAE_LOCK_WAIT_S=seconds"
+        )
+    elif "permission denied" in lower:
+        message = (
+            f"no permission to use {name} or its folder ({_first_line(text)}); fix the file's "
+            "and folder's permissions, or point --db at a warehouse you may use"
+        )
+    else:  # a full disk or a read-only mount: the CLI's edge says so for any file
+        return None
+    return WarehouseError(message)
+
+
+def about_the_file(exc: BaseException, path: Path) -> bool:
+    """Whether DuckDB's error is about the warehouse file (not a file a query reads or writes):
+    it names the file, or its blocks."""
+    lower = str(exc).lower()
+    return str(path) in str(exc) or any(
+        word in lower for word in ("corrupt database file", "checksum", "could not read enough")
+    )
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else text
+
+
 def _arrow(rows: Rows) -> pa.Table:
     return rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
 
@@ -73,10 +160,19 @@ def _arrow(rows: Rows) -> pa.Table:
 class Warehouse:
     """A warehouse file: where it is, whether this command may write it, and its connections."""
 
-    def __init__(self, path: str | Path, *, write: bool = False, wait_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        write: bool = False,
+        wait_s: float | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.write = write
-        self.wait_s = wait_s
+        self.wait_s = lock_wait_s() if wait_s is None else wait_s
+        # DuckDB settings every connection opens with (a user's query runs sandboxed this way).
+        self.settings = dict(settings or {})
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0
         self._in_transaction = False
@@ -90,31 +186,23 @@ class Warehouse:
         *,
         write: bool = False,
         create: bool = False,
-        wait_s: float = 30.0,
+        wait_s: float | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> Warehouse:
         """The warehouse at `path` (default `$DEGAE_DB`, then `warehouse/degae.duckdb`).
 
         Only a command that loads data may `create` a missing file, and only in an existing
         folder; every other command needs the file to exist. A writer first checks that the
-        disk has `$DEGAE_MIN_FREE_MB` free, and brings the schema up to date.
+        disk has `$DEGAE_MIN_FREE_MB` free, and brings the schema up to date. `wait_s`: how
+        long to wait for another process holding the file (default `$DEGAE_LOCK_WAIT_S`, 30).
         """
         path = Path(path) if path is not None else default_db_path()
-        if not path.exists():
-            if not create:
-                raise WarehouseError(
-                    f"no warehouse at {path}: run `degae-tools init --db {path}` (or ingest into "
-                    "it) first, or point --db at an existing one"
-                )
-            if not path.parent.is_dir():
-                raise WarehouseError(
-                    f"cannot create a warehouse at {path}: the folder {path.parent} does not "
-                    "exist (create it first, or fix the --db path)"
-                )
+        check_path(path, create=create)
         if write:
             if path.exists() and not os.access(path, os.W_OK):
                 raise WarehouseError(f"warehouse {path} is read-only: cannot write to it")
             check_free_space(path.parent)
-        wh = cls(path, write=write, wait_s=wait_s)
+        wh = cls(path, write=write, wait_s=wait_s, settings=settings)
         if write:
             wh.migrate()
         return wh
@@ -151,19 +239,8 @@ class Warehouse:
     # --- connections ---------------------------------------------------------------------------
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        """Open the file, retrying for up to `wait_s` while another process holds its lock."""
-        deadline = time.monotonic() + self.wait_s
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=not self.write)
-                con.execute("SET enable_progress_bar = false")
-                return con
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise WarehouseError(f"cannot open {self.path}: {exc}") from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        """Open the file, waiting up to `wait_s` while another process holds it."""
+        return connect_file(self.path, write=self.write, wait_s=self.wait_s, settings=self.settings)
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -173,6 +250,12 @@ class Warehouse:
         self._depth += 1
         try:
             yield self._con
+        except duckdb.Error as exc:
+            # A damaged block is found when it is read: say which file, not only which block.
+            named = file_error(exc, self.path)
+            if named is None or not about_the_file(exc, self.path):
+                raise
+            raise named from exc
         finally:
             self._depth -= 1
             if self._depth == 0:
@@ -205,12 +288,7 @@ class Warehouse:
             try:
                 con.execute("COMMIT")
             except duckdb.Error as exc:
-                raise WarehouseError(
-                    f"could not write the warehouse, so this step's changes were rolled back and "
-                    f"everything committed before it is kept ({exc}). Free disk space (or raise "
-                    f"the file-size limit) and run the same command again: it carries on where it "
-                    f"stopped."
-                ) from exc
+                raise commit_error(exc, self.path) from exc
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -248,9 +326,8 @@ class Warehouse:
     ) -> Iterator[pa.RecordBatch]:
         """A query's rows as Arrow record batches, streamed (the session stays open meanwhile)."""
         with self.session() as con:
-            reader = con.execute(str(query), dict(params) if params else None).to_arrow_reader(
-                batch_rows
-            )
+            reader = con.sql(str(query), params=dict(params) if params else None)
+            reader = reader.to_arrow_reader(batch_rows)
             yield from reader
 
     def has_table(self, name: str) -> bool:
@@ -353,6 +430,104 @@ class Warehouse:
 
         with self.transaction():
             return migrate(self._con)
+
+
+def check_path(path: Path, *, create: bool) -> None:
+    """The rule for `--db`: a missing file is an error unless this command creates warehouses,
+    and even then only in an existing folder that it may write."""
+    if path.exists():
+        return
+    if not create:
+        raise WarehouseError(
+            f"no warehouse at {path}: run `degae-tools init --db {path}` (or ingest into it) "
+            "first, or point --db at an existing one"
+        )
+    if not path.parent.is_dir():
+        raise WarehouseError(
+            f"cannot create a warehouse at {path}: the folder {path.parent} does not exist "
+            "(create it first, or fix the --db path)"
+        )
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise WarehouseError(
+            f"cannot create a warehouse at {path}: no permission to write in {path.parent} "
+            "(choose a folder you may write, or fix its permissions)"
+        )
+
+
+def connect_file(
+    path: Path, *, write: bool, wait_s: float, settings: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to `path`. While another process holds the file (DuckDB lets one
+    process write, or several read) this waits up to `wait_s`, saying once whom it waits for;
+    a file it cannot use is a named WarehouseError (damaged, truncated, permission, ...)."""
+    config = dict(settings or {})
+    lock = config.pop("lock_configuration", False)
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    said = False
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=not write, config=config)
+            con.execute("SET enable_progress_bar = false")
+            if write:
+                check_length(con, path)
+            if lock:  # last: nothing after this can change a setting
+                con.execute("SET lock_configuration = true")
+            return con
+        except duckdb.Error as exc:
+            locked = is_lock_error(exc)
+            if locked and time.monotonic() < deadline:
+                if not said:
+                    _say_waiting(path, exc, deadline - time.monotonic())
+                    said = True
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            named = file_error(exc, path)
+            if locked and named is not None:
+                named = WarehouseError(f"{named} (gave up after {wait_s:g} s)")
+            raise (named or WarehouseError(f"cannot open {path}: {exc}")) from exc
+
+
+def check_length(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Refuse to write a file shorter than its own header says (an interrupted copy): a
+    checkpoint into it would overwrite what is left. DuckDB finds out only when it reads a
+    block past the end."""
+    [(block_size, used)] = con.sql(
+        "SELECT block_size, total_blocks - free_blocks FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
+    ).fetchall()
+    # Blocks past the last one used may never have been written (a killed checkpoint leaves
+    # them so): only a file too short for the blocks in use is truncated.
+    if path.stat().st_size < HEADERS_BYTES + block_size * used:
+        con.close()
+        raise WarehouseError(
+            f"{file_error(TRUNCATED, path)} ({path.stat().st_size:,} bytes, its header "
+            f"counts {used} blocks of {block_size:,} in use)"
+        )
+
+
+def _say_waiting(path: Path, exc: BaseException, seconds: float) -> None:
+    """One line on stderr (not wrapped), unless the command was asked to be quiet."""
+    from degae_tools import console
+
+    if not (console.mode.quiet or console.mode.json):
+        holder = lock_holder(exc) or "another process"
+        print(f"waiting up to {seconds:.0f} s for {holder}, which holds {path}", file=sys.stderr)
+
+
+def commit_error(exc: duckdb.Error, path: Path | None) -> WarehouseError:
+    """A COMMIT the file refused: DuckDB has rolled it back, so nothing of it is kept."""
+    named = file_error(exc, path)
+    if named is None or any(word in str(exc).lower() for word in DISK_FULL):
+        return WarehouseError(
+            f"could not write the warehouse, so this step's changes were rolled back and "
+            f"everything committed before it is kept ({exc}). Free disk space (or raise the "
+            f"file-size limit) and run the same command again: it carries on where it stopped."
+        )
+    return WarehouseError(
+        f"{named}. This step's changes were rolled back; everything committed before it is kept."
+    )
 
 
 def open_warehouse(
