@@ -2,19 +2,21 @@
 
 Each chunk's results and run rows are written in one transaction, so a killed run leaves only
 whole contrasts and a rerun resumes; a contrast that cannot be fitted (one replicate, no counts,
-a design not of full rank) is recorded as skipped with the reason, and the run goes on.
+a design not of full rank) is recorded as skipped with the reason, and the run goes on. A run
+first claims the contrasts it will fit (`core.claims`): a second `de` meanwhile leaves them to it
+and fits only the others.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from degae_tools import console
-from degae_tools.errors import DesignError
+from degae_tools.errors import DesignError, NothingToDo
 from degae_tools.limma import DEConfig, de_table
 from degae_tools.steps.counts import RUN_SEPARATOR, read_counts, sample_counts
 from degae_tools.steps.runs import (
@@ -23,6 +25,8 @@ from degae_tools.steps.runs import (
     RunRow,
     StepSummary,
     chunked,
+    claim,
+    release,
     serially,
     write_de_results,
 )
@@ -30,6 +34,9 @@ from degae_tools.thresholds import DE_ADJ_P
 from warehouse import Query, Warehouse
 
 PENDING = Query("de/pending")
+INCLUDED = Query("de/included_contrasts")
+EXCLUSION_REASONS = Query("de/exclusion_reasons")
+STAGE = "de"
 
 
 @dataclass(frozen=True)
@@ -117,9 +124,12 @@ def fit_chunk(jobs: list[SeriesJob], config: DEConfig) -> ChunkResult:
 
 def write_chunk(wh: Warehouse, chunk: ChunkResult, config: DEConfig, summary: DESummary) -> None:
     """Write a chunk's results, its run rows and the skip reasons in one transaction (their GO
-    enrichment, computed from the results they replace, is dropped with them)."""
+    enrichment, computed from the results they replace, is dropped with them), and give up the
+    chunk's claims."""
     values = pl.concat(chunk.results) if chunk.results else None
-    write_de_results(wh, values, chunk.runs, source="degae", config=settings(config))
+    with wh.transaction():
+        write_de_results(wh, values, chunk.runs, source="degae", config=settings(config))
+        release(wh, STAGE, [r.contrast_id for r in chunk.runs])
     summary.count(chunk.runs)
 
 
@@ -129,11 +139,62 @@ def run(
     chunk_size: int = 25,
     map_chunks: Mapper | None = None,
 ) -> DESummary:
-    """Fit every pending included contrast; safe to rerun (finished contrasts are skipped).
-    `map_chunks` runs `fit_chunk` over the chunks (default: one after another, here)."""
-    chunks = chunked(plan(wh, config), chunk_size)
-    summary = DESummary()
-    fitted = (map_chunks or serially(fit_chunk))(chunks, config=config)
-    for chunk in console.progress(fitted, len(chunks), "limma"):
-        write_chunk(wh, chunk, config, summary)
+    """Fit every pending included contrast that no other live `de` run holds; safe to rerun
+    (finished contrasts are skipped). `map_chunks` runs `fit_chunk` over the chunks (default:
+    one after another, here)."""
+    jobs, summary = claimed(wh, config)
+    chunks = chunked(jobs, chunk_size)
+    try:
+        fitted = (map_chunks or serially(fit_chunk))(chunks, config=config)
+        for chunk in console.progress(fitted, len(chunks), "limma"):
+            write_chunk(wh, chunk, config, summary)
+    finally:
+        release(wh, STAGE, [c.contrast_id for job in jobs for c in job.contrasts])
     return summary
+
+
+def claimed(wh: Warehouse, config: DEConfig) -> tuple[list[SeriesJob], DESummary]:
+    """The pending jobs this run holds, and a summary that counts the contrasts left to other
+    runs. Pending is read again once claimed: a contrast another run finished meanwhile (and
+    gave up) is not fitted twice."""
+    mine, held = claim(
+        wh, STAGE, [c.contrast_id for job in plan(wh, config) for c in job.contrasts]
+    )
+    holding = set(mine)
+    jobs = [
+        replace(job, contrasts=tuple(c for c in job.contrasts if c.contrast_id in holding))
+        for job in plan(wh, config)
+    ]
+    jobs = [job for job in jobs if job.contrasts]
+    kept = {c.contrast_id for job in jobs for c in job.contrasts}
+    release(wh, STAGE, [cid for cid in mine if cid not in kept])
+    held_by = sorted({str(holder) for holder in held.values()})
+    return jobs, DESummary(held=len(held), held_by=held_by)
+
+
+def nothing_to_test(wh: Warehouse, config: DEConfig = DEConfig()) -> None:
+    """Raise NothingToDo, saying why on one line per cause, when no contrast is pending: none
+    is included (the series' first failed inclusion criteria, largest first), or every
+    included one already has results for its current inputs and these settings."""
+    if wh.frame(PENDING, {"settings": settings(config)}).height:
+        return
+    included = wh.scalar(INCLUDED)
+    if included:
+        raise NothingToDo(
+            f"all {included} included contrasts already have DE results for their current "
+            "counts and these settings (another --prior-count, --input or --voom refits them)"
+        )
+    reasons = wh.rows(EXCLUSION_REASONS)
+    lines = [f"{n} series: {reason}" for reason, n in reasons] or ["no series loaded (run ingest)"]
+    raise NothingToDo(
+        "no included contrast to test (SELECT * FROM core.dataset_inclusion says why):\n  "
+        + "\n  ".join(lines)
+    )
+
+
+def held_note(summary: DESummary) -> str | None:
+    """One line on the contrasts left to another run, if any."""
+    if not summary.held:
+        return None
+    holders = ", ".join(summary.held_by)
+    return f"{summary.held} contrasts left to the de run that holds them ({holders})"

@@ -25,6 +25,7 @@ from degae_tools.enrichment import (
     enrich_batch,
     gene_sets,
 )
+from degae_tools.errors import NothingToDo
 from degae_tools.steps.runs import (
     ChunkResult,
     Mapper,
@@ -40,6 +41,7 @@ from warehouse import Query, Warehouse
 PENDING = Query("go/pending")
 DE_SIGNIFICANCE = Query("go/de_significance")
 SIGNATURE_IDS = Query("go/signature_ids")
+LOADED = Query("go/loaded")
 RUN_COLUMNS = {
     "contrast_id": pl.Utf8,
     "status": pl.Utf8,
@@ -152,6 +154,31 @@ def pending(wh: Warehouse, settings: str, rule: StrongestGenes) -> dict[str, str
     if signatures:
         hashes |= {c: h for c, h in wh.rows(PENDING, {"settings": ruled}) if c in signatures}
     return dict(sorted(hashes.items()))
+
+
+def nothing_to_enrich(
+    wh: Warehouse,
+    config: EnrichmentConfig = EnrichmentConfig(),
+    rule: StrongestGenes = StrongestGenes(),
+) -> None:
+    """Raise NothingToDo, one line per cause, when enrichment would compute nothing: no GO
+    ontology or no annotations loaded, no contrast with DE results, or all already enriched
+    with these files and settings."""
+    terms, annotations, with_results = wh.one(LOADED)
+    causes = []
+    if not terms:
+        causes.append("no GO ontology loaded: ingest a folder with go-basic.obo(.gz)")
+    if not annotations:
+        causes.append("no GO annotations loaded: ingest a GAF or gene2go file (with the genes)")
+    if not with_results:
+        causes.append("no contrast has DE results: run `degae-tools de` (or import-de) first")
+    elif not causes and not pending(wh, json.dumps(asdict(stored_config(config))), rule):
+        causes.append(
+            f"all {with_results} contrasts with DE results already have GO enrichment for the "
+            "loaded GO files and these settings (other --n-randsets, --candidate-p... redo it)"
+        )
+    if causes:
+        raise NothingToDo("\n  ".join(causes))
 
 
 def run(

@@ -7,8 +7,11 @@ signature or DE table): it stores them compactly in `core.de_values` under integ
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -21,6 +24,9 @@ INSERT_REJECTIONS = Query("warehouse/insert_rejections")
 CONTRAST_KEYS = Query("de/contrast_keys")
 ASSIGN_CONTRAST_KEYS = Query("de/assign_contrast_keys")
 DELETE_VALUES = Query("de/delete_values")
+CLAIMS_OF = Query("de/claims_of")
+# How long another machine's claim holds (this machine's claims hold while their process lives).
+CLAIM_LEASE = timedelta(hours=6)
 
 DE_RESULTS = "core.de_results"
 # The value columns of core.de_results and the types core.de_values stores them as.
@@ -94,11 +100,14 @@ class ChunkResult:
 
 @dataclass
 class StepSummary:
-    """Contrasts done and skipped by one run of a step, with the skip reasons counted."""
+    """Contrasts done and skipped by one run of a step, with the skip reasons counted, and those
+    left to another run that holds them."""
 
     done: int = 0
     skipped: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    held: int = 0
+    held_by: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -111,6 +120,69 @@ class StepSummary:
             else:
                 self.skipped += 1
                 self.reasons[r.reason or ""] = self.reasons.get(r.reason or "", 0) + 1
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process that holds contrasts: its machine and process id."""
+
+    host: str
+    pid: int
+
+    @classmethod
+    def this_process(cls) -> Holder:
+        return cls(socket.gethostname(), os.getpid())
+
+    def __str__(self) -> str:
+        return f"PID {self.pid} on {self.host}"
+
+    def is_alive(self) -> bool:
+        """Whether the process still runs (one on another machine is taken to run)."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's process
+            return True
+        return True
+
+
+def claim(wh: Warehouse, stage: str, ids: list[str]) -> tuple[list[str], dict[str, Holder]]:
+    """Hold contrasts `ids` for this process, in one short transaction: (the ids it now holds,
+    the others with the live process that holds each). Claims of a process that is gone, or
+    expired, are taken over."""
+    me = Holder.this_process()
+    now = datetime.now()
+    held: dict[str, Holder] = {}
+    with wh.transaction():
+        for cid, host, pid, expires in wh.rows(CLAIMS_OF, {"stage": stage, "contrast_ids": ids}):
+            holder = Holder(host, pid)
+            if holder != me and expires > now and holder.is_alive():
+                held[cid] = holder
+        mine = [cid for cid in ids if cid not in held]
+        if mine:
+            wh.delete("core.claims", {"stage": stage, "contrast_id": mine})
+            claims = {
+                "stage": [stage] * len(mine),
+                "contrast_id": mine,
+                "host": [me.host] * len(mine),
+                "pid": [me.pid] * len(mine),
+                "expires_at": [now + CLAIM_LEASE] * len(mine),
+            }
+            wh.insert("core.claims", pa.table(claims))
+    return mine, held
+
+
+def release(wh: Warehouse, stage: str, ids: Sequence[str]) -> None:
+    """Drop this process's claims on `ids` (joins the caller's transaction, if any)."""
+    if not ids:
+        return
+    me = Holder.this_process()
+    wh.delete(
+        "core.claims", {"stage": stage, "contrast_id": list(ids), "host": me.host, "pid": me.pid}
+    )
 
 
 def record_rejections(wh: Warehouse, rejections: Sequence[Rejection], stage: str) -> None:

@@ -1,0 +1,2 @@
+-- How many contrasts are included (the input of DE).
+SELECT count(*) FROM core.included_contrasts;
