@@ -127,8 +127,8 @@ def test_the_real_dee2_download_loads_and_fails_qc(shared_data, tmp_path):
     assert summary.included_contrasts == 0
     notes = "\n".join(summary.notes)
     assert "no contrast came out of 1 series" in notes
-    assert "1 series: no GEO series matrix" in notes
-    assert "1 series: no run passes DEE2 QC (4 runs)" in notes
+    assert "1 series (GSE33543): no GEO series matrix" in notes
+    assert "1 series (GSE33543, 4 runs): no run passes DEE2 QC" in notes
     assert "FROM core.dataset_inclusion" in notes
     runs = query(db, "SELECT srr, gse, gsm, qc_status FROM raw.dee2_runs ORDER BY srr")
     assert [r[0] for r in runs] == ["SRR363796", "SRR363797", "SRR363798", "SRR363799"]

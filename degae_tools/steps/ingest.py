@@ -224,14 +224,15 @@ def inclusion_notes(wh: Warehouse, totals: Totals) -> list[str]:
     causes = wh.rows(EXCLUSION_CAUSES)
     if totals.n_contrasts == 0:
         lines = [f"no contrast came out of {totals.n_series} series:"]
-        for criterion, n_series, n_runs in causes:
-            runs = f" ({n_runs} runs)" if criterion == "no run passes DEE2 QC" else ""
+        for criterion, n_series, n_runs, examples in causes:
+            named = ", ".join(examples) + (", …" if n_series > len(examples) else "")
+            runs = f", {n_runs} runs" if criterion == "no run passes DEE2 QC" else ""
             advice = f": {ADVICE[criterion]}" if criterion in ADVICE else ""
-            lines.append(f"  {n_series} series: {criterion}{runs}{advice}")
+            lines.append(f"  {n_series} series ({named}{runs}): {criterion}{advice}")
         return [*lines, f"  list them: {LIST_EXCLUSIONS}"]
     if totals.n_included == totals.n_series:
         return []
-    others = ", ".join(f"{n} {criterion}" for criterion, n, _ in causes[:4])
+    others = ", ".join(f"{n} {criterion}" for criterion, n, _, _ in causes[:4])
     return [
         f"{totals.n_included} of {totals.n_series} series included ({totals.n_contrasts} "
         f"contrasts); the others: {others} ({LIST_EXCLUSIONS})"

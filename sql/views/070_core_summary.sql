@@ -1,9 +1,11 @@
--- One row per warehouse table with its row count: the summary the CLI prints after ingest.
+-- One row per warehouse table with its row count: the summary the CLI prints after ingest. Its
+-- rejections are ingest's open ones, the count the ingest summary and its notes give.
 CREATE OR REPLACE VIEW core.summary AS
 SELECT 'raw.dee2_runs' AS "table", count(*) AS n_rows FROM raw.dee2_runs
 UNION ALL SELECT 'raw.geo_samples', count(*) FROM raw.geo_samples
 UNION ALL SELECT 'raw.count_files', count(*) FROM raw.count_files
-UNION ALL SELECT 'raw.rejected', count(*) FROM raw.rejected
+UNION ALL SELECT 'core.open_rejections (ingest, groups)', count(*) FROM core.open_rejections
+    WHERE stage IN ('ingest', 'groups')
 UNION ALL SELECT 'core.genes', count(*) FROM core.genes
 UNION ALL SELECT 'core.datasets', count(*) FROM core.datasets
 UNION ALL SELECT 'core.included_datasets', count(*) FROM core.included_datasets
