@@ -20,29 +20,14 @@ from degae_tools.steps.ingest import IngestConfig
 @db_option
 @friendly_errors
 def init(db: Path | None) -> None:
-    """Create the warehouse (or bring it up to date): schemas raw, core, ml and their views.
+    """Create the warehouse (or bring it up to date): schemas raw, core, ml and their views."""
+    import warehouse
 
-    The one command that also makes a missing folder for it: it is asked to create, by name."""
-    from warehouse import Warehouse, default_db_path
-
-    path = db if db is not None else default_db_path()
-    if not path.exists():
-        _make_folder(path.parent)
-    with Warehouse.open(path, write=True, create=True) as wh:
-        applied = wh.migrate()
+    path = resolve_db(db)
+    con = warehouse.connect(path, write=True)
+    applied = warehouse.migrate(con)
+    con.close()
     console.show_record({"warehouse": str(path), "sql_files_applied": len(applied)})
-
-
-def _make_folder(folder: Path) -> None:
-    from degae_tools.errors import WarehouseError
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WarehouseError(
-            f"cannot create the folder {folder} for the warehouse ({exc.strerror}); choose a "
-            "folder you may write, or fix its permissions"
-        ) from exc
 
 
 @main.command()
@@ -57,32 +42,13 @@ def _make_folder(folder: Path) -> None:
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @click.option("--write", is_flag=True, help="Allow the query to change the warehouse.")
-@click.option(
-    "--allow-files",
-    is_flag=True,
-    help="Let a read-only query read and write files (read_csv, COPY … TO); off by default.",
-)
 @click.option("--limit", default=50, show_default=True, help="Rows shown as a table (0: all).")
 @friendly_errors
-def sql(
-    query: str,
-    db: Path | None,
-    fmt: str,
-    out: Path | None,
-    write: bool,
-    allow_files: bool,
-    limit: int,
-) -> None:
-    """Run QUERY on the warehouse (read-only unless --write) and print or export the result.
-
-    Without --write, one statement runs, sandboxed: no file outside the warehouse is read or
-    written (unless --allow-files), no extension loaded, and settings cannot be changed. A
-    result wider than the terminal is shown one row per block.
-    """
+def sql(query: str, db: Path | None, fmt: str, out: Path | None, write: bool, limit: int) -> None:
+    """Run QUERY on the warehouse (read-only unless --write) and print or export the result."""
     from warehouse.query import run_query
 
-    path = resolve_db(db)
-    run_query(path, query, fmt=fmt, out=out, write=write, limit=limit, allow_files=allow_files)
+    run_query(resolve_db(db), query, fmt=fmt, out=out, write=write, limit=limit)
 
 
 @main.command("export")
@@ -92,50 +58,17 @@ def sql(
 @friendly_errors
 def export_tables(out_dir: Path, db: Path | None, tables: tuple[str, ...]) -> None:
     """Parquet exports for other engines: DE/GO results by series, ml tables by model."""
-    from warehouse import Warehouse
+    import warehouse
     from warehouse.parquet import export_parquet
 
-    with Warehouse.open(resolve_db(db)).session() as con:
-        try:
-            rows = export_parquet(con, out_dir, list(tables))
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from exc
+    con = warehouse.connect(resolve_db(db))
+    try:
+        rows = export_parquet(con, out_dir, list(tables))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    finally:
+        con.close()
     console.show_table(["table", "rows"], sorted(rows.items()))
-
-
-@main.command()
-@db_option
-@friendly_errors
-def check(db: Path | None) -> None:
-    """Verify the warehouse file: read every table whole (DuckDB checks each block's checksum),
-    compare row counts, and check the table contracts of sql/contracts.toml. Exit status 2 when
-    anything is damaged or broken, with the commands that rebuild it from the source folders."""
-    from warehouse import Warehouse
-    from warehouse.check import check_warehouse
-
-    report = check_warehouse(Warehouse.open(resolve_db(db)))
-    if console.mode.json:
-        console.show_record(
-            {
-                "warehouse": str(report.path),
-                "tables": {t.table: t.rows for t in report.tables},
-                "damaged": {t.table: t.problem for t in report.damaged},
-                "violations": [str(v) for v in report.violations],
-                "rebuild": report.rebuild(),
-            }
-        )
-    else:
-        rows = [[t.table, t.rows, t.problem or "ok"] for t in report.tables]
-        console.show_table(["table", "rows", "read whole"], rows, title=str(report.path))
-        for violation in report.violations:
-            click.echo(f"contract: {violation}", err=True)
-        if report.damaged:
-            names = ", ".join(t.table for t in report.damaged)
-            click.echo(f"damaged: {names}. Rebuild them in a fresh warehouse:", err=True)
-            for step in report.rebuild():
-                click.echo(f"  {step}", err=True)
-    if not report.ok:
-        sys.exit(2)
 
 
 @main.command()
@@ -203,7 +136,7 @@ def ingest(
     from flows.ingest import ingest_flow
 
     config = IngestConfig(**fields)
-    path = resolve_db(db, create=True)
+    path = resolve_db(db)
     if no_prefect:
         summary = run(source_dir, path, config).as_dict()
     else:
@@ -317,8 +250,7 @@ def import_signatures(file: Path, collection: str, db: Path | None, **fields) ->
     "cron",
     default=None,
     help="Instead of running once, register the scheduled deployment refresh/nightly with this "
-    "cron schedule (e.g. '0 3 * * *') and serve its runs (needs PREFECT_API_URL of a server). "
-    "Its warehouse, SOURCE_DIR and --report are fixed here: a run cannot change them.",
+    "cron schedule (e.g. '0 3 * * *') and serve its runs (needs PREFECT_API_URL of a server).",
 )
 @friendly_errors
 def refresh(
@@ -327,11 +259,10 @@ def refresh(
     """The whole pipeline once (ingest → DE → GO → retrain → report), only for what is new."""
     from flows.refresh import refresh_flow, serve
 
-    path = str(resolve_db(db, create=True).resolve())
+    path = str(resolve_db(db).resolve())
     source = str(source_dir.resolve())
     if cron:
-        report = str(Path(report_path).resolve()) if report_path else None
-        serve(source, path, cron, report=report, retrain=retrain)
+        serve(source, path, cron, retrain=retrain, report=report_path)
         return
     result = refresh_flow(source, path, retrain=retrain, report=report_path)
     console.show_record(result, "refresh")
