@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-import warehouse
 from degae_tools.atomic import atomic_path
 from tests.helpers import REPO, checkout_env, cli_command, copy_warehouse, run_go
+from warehouse import Warehouse
 from warehouse.fingerprint import fingerprint
 
 # limma one series per transaction, announcing each chunk written so the test can kill mid-run.
@@ -34,19 +34,12 @@ with Warehouse.open({db!r}, write=True) as wh:
 
 
 def of(db: Path) -> dict:
-    con = warehouse.connect(db)
-    try:
+    with Warehouse.open(db).session() as con:
         return fingerprint(con)
-    finally:
-        con.close()
 
 
 def contrasts_done(db: Path) -> int:
-    con = warehouse.connect(db)
-    try:
-        return con.sql("SELECT count(*) FROM core.de_runs").fetchall()[0][0]
-    finally:
-        con.close()
+    return Warehouse.open(db).scalar("SELECT count(*) FROM core.de_runs")
 
 
 @pytest.mark.parametrize("chunks_before_kill", [1, 3])
@@ -75,10 +68,9 @@ def test_killed_limma_resumes_to_the_same_warehouse(
 def test_fingerprint_sees_a_changed_result(analysed, tmp_path):
     db = copy_warehouse(analysed, tmp_path)
     before = of(db)
-    con = warehouse.connect(db, write=True)
-    # core.de_results is a view: its values are stored in core.de_values.
-    con.execute("UPDATE core.de_values SET log_fc = log_fc + 1 WHERE gene_index = 0")
-    con.close()
+    with Warehouse.open(db, write=True) as wh:
+        # core.de_results is a view: its values are stored in core.de_values.
+        wh.execute("UPDATE core.de_values SET log_fc = log_fc + 1 WHERE gene_index = 0")
     after = of(db)
     assert after["core.de_values"][0] == before["core.de_values"][0]
     assert after["core.de_values"][1] != before["core.de_values"][1]
@@ -164,11 +156,7 @@ def test_a_full_disk_stops_training_with_one_clear_line_and_registers_nothing(an
     assert "error: could not write to disk" in stopped.stderr
     assert "Traceback" not in stopped.stderr
     assert not list(model.rglob("*.partial")), "a half-written checkpoint must not stay behind"
-    con = warehouse.connect(db)
-    try:
-        assert con.sql("SELECT count(*) FROM ml.models").fetchall()[0][0] == 0
-    finally:
-        con.close()
+    assert Warehouse.open(db).scalar("SELECT count(*) FROM ml.models") == 0
 
 
 REMOUNT_READ_ONLY = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
@@ -235,8 +223,4 @@ def test_training_into_a_read_only_folder_says_where_to_write_and_registers_noth
     assert last.startswith("error: could not write to disk (Read-only file system")
     assert "writable place" in last and "Free space" not in last
     assert "Traceback" not in stopped.stderr
-    con = warehouse.connect(db)
-    try:
-        assert con.sql("SELECT count(*) FROM ml.models").fetchall()[0][0] == 0
-    finally:
-        con.close()
+    assert Warehouse.open(db).scalar("SELECT count(*) FROM ml.models") == 0

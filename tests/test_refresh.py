@@ -12,10 +12,9 @@ import time
 import httpx
 import pytest
 
-import warehouse
 from flows.refresh import refresh_flow
 from tests.helpers import REPO, checkout_env, cli_command
-from warehouse.connect import fetch_one
+from warehouse import Warehouse
 
 
 def test_a_refresh_with_nothing_new_does_nothing(compendium, tmp_path):
@@ -121,9 +120,7 @@ def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
     finally:
         served.terminate()
         served.wait(timeout=30)
-    con = warehouse.connect(db)
-    done = fetch_one(con, "SELECT count(*) FROM core.de_runs WHERE status = 'done'")[0]
-    con.close()
+    done = Warehouse.open(db).scalar("SELECT count(*) FROM core.de_runs WHERE status = 'done'")
     assert done > 0
 
 

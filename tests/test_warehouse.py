@@ -11,21 +11,21 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-import warehouse
 from degae_tools.cli import main
 from degae_tools.errors import WarehouseError
+from tests.helpers import REPO
 from warehouse import Warehouse
 
 
 def test_migrations_can_run_twice(tmp_path):
-    con = warehouse.connect(tmp_path / "w.duckdb", write=True)
-    first = warehouse.migrate(con)
-    second = warehouse.migrate(con)
-    tables = con.sql(
+    wh = Warehouse.open(tmp_path / "w.duckdb", write=True, create=True)
+    first = wh.migrate()
+    second = wh.migrate()
+    tables = wh.scalar(
         "SELECT count(*) FROM duckdb_tables() WHERE schema_name IN ('raw','core','ml')"
     )
     assert first == second
-    assert tables.fetchall()[0][0] >= 20
+    assert tables >= 20
 
 
 def test_init_creates_the_warehouse_where_asked(tmp_path):
@@ -44,7 +44,7 @@ def test_db_defaults_to_the_environment_variable(tmp_path, monkeypatch):
 
 def test_reading_a_missing_warehouse_says_how_to_create_it(tmp_path):
     with pytest.raises(WarehouseError, match="degae-tools init"):
-        warehouse.connect(tmp_path / "nothing.duckdb")
+        Warehouse.open(tmp_path / "nothing.duckdb")
 
 
 def test_a_nearly_full_disk_stops_a_writer_before_it_starts_and_readers_still_read(
@@ -93,46 +93,40 @@ def test_sql_exports_a_query(ingested, tmp_path, fmt):
 
 def test_a_reader_waits_for_the_writer_then_reads(tmp_path):
     db = tmp_path / "w.duckdb"
-    con = warehouse.connect(db, write=True)
-    warehouse.migrate(con)
-    con.close()
+    Warehouse.open(db, write=True, create=True).close()
     writer = textwrap.dedent(
         f"""
-        import time, warehouse
-        con = warehouse.connect({str(db)!r}, write=True)
-        con.execute("INSERT INTO core.go_terms VALUES ('GO:1', 'x', 'biological_process', false)")
-        print("locked", flush=True)
-        time.sleep(2)
-        con.close()
+        import time
+        from warehouse import Warehouse
+        wh = Warehouse.open({str(db)!r}, write=True)
+        term = "INSERT INTO core.go_terms VALUES ('GO:1', 'x', 'biological_process', false)"
+        with wh.session() as con:
+            con.execute(term)
+            print("locked", flush=True)
+            time.sleep(2)
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True, cwd=str(_repo())
+        [sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True, cwd=str(REPO)
     )
     assert proc.stdout.readline().strip() == "locked"
-    reader = warehouse.connect(db, wait_s=30)
-    assert reader.sql("SELECT count(*) FROM core.go_terms").fetchall() == [(1,)]
-    reader.close()
+    reader = Warehouse.open(db, wait_s=30)
+    assert reader.rows("SELECT count(*) FROM core.go_terms") == [(1,)]
     proc.wait(timeout=30)
 
 
 def test_a_reader_gives_up_with_a_clear_error(tmp_path):
     db = tmp_path / "w.duckdb"
-    holder = warehouse.connect(db, write=True)
-    warehouse.migrate(holder)
-    code = f"import warehouse; warehouse.connect({str(db)!r}, wait_s=0.5)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(_repo())
+    holder = Warehouse.open(db, write=True, create=True)
+    code = (
+        f"from warehouse import Warehouse; Warehouse.open({str(db)!r}, wait_s=0.5).rows('SELECT 1')"
     )
-    holder.close()
+    with holder.session():
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO)
+        )
     assert result.returncode != 0
     assert "WarehouseError" in result.stderr and "lock" in result.stderr.lower()
-
-
-def _repo():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1]
 
 
 def test_an_export_to_a_missing_folder_is_one_clear_error(ingested, tmp_path):
