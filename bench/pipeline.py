@@ -1,11 +1,13 @@
-"""Compendium-scale ingest, limma and GO: wall time, rows/s and peak RSS per stage.
+"""Compendium-scale simulate → ingest → limma → GO: wall, CPU, peak RSS and disk per stage.
 
-    python bench/pipeline.py --datasets 1000 --genes 48978 --go-terms 11130 --work /tmp/degae-bench
+    python bench/pipeline.py --datasets 7130 --genes 48978 --go-terms 11130 --work /tmp/degae-bench
 
-Each stage runs in its own process (peak RSS measured with wait4), on a simulated compendium
-of the study's gene and term counts. Run it at two sizes to see that peak memory does not grow
-with the number of datasets (counts are streamed per series). Writes bench/results/pipeline.json
-(or --out).
+Each stage is the command a user runs (`degae-tools simulate / ingest / de / enrich`, Prefect
+flows with their default task runner), in its own process: wall seconds, CPU seconds and peak
+RSS from wait4, and the disk the work folder holds after it. The totals (ingest + DE + GO, the
+study's pipeline; the simulated source is input, not output) are set against the targets: 12
+minutes and 12 GB. bench/storage.py then measures the DE results on disk and one contrast's
+query time on the warehouse made. Writes bench/results/pipeline.json (or --out), keyed by size.
 """
 
 from __future__ import annotations
@@ -20,44 +22,58 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-STAGES = {
-    "simulate": (
-        "from degae_tools.sources.simulate import SimulationConfig, simulate; "
-        "simulate({src!r}, SimulationConfig(datasets={datasets}, genes={genes}, "
-        "go_terms={go_terms}, seed=1))"
-    ),
-    "ingest": "from pathlib import Path; from degae_tools.steps.ingest import ingest; "
-    "print(ingest(Path({src!r}), Path({db!r})).rows)",
-    "differential": "from tests.helpers import run_de as differential; "
-    "print(differential({db!r}))",
-    "enrichment": "from tests.helpers import run_go as enrichment; "
-    "print(enrichment({db!r}))",
-}
+TARGET_SECONDS = 12 * 60
+TARGET_BYTES = 12 * 10**9
 
 
-def run_stage(name: str, code: str) -> dict:
-    """Run one stage in a fresh interpreter; wall seconds and peak RSS (MiB) of that process."""
-    started = time.monotonic()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"stage {name} failed")
+def commands(src: Path, db: Path, datasets: int, genes: int, go_terms: int) -> dict[str, list]:
+    """The stages: the CLI command lines, in order."""
+    cli = [sys.executable, "-m", "degae_tools.cli", "--quiet", "--json"]
+    size = ["--datasets", str(datasets), "--genes", str(genes), "--go-terms", str(go_terms)]
     return {
-        "seconds": round(time.monotonic() - started, 2),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "simulate": [*cli, "simulate", str(src), *size, "--seed", "1"],
+        "ingest": [*cli, "ingest", str(src), "--db", str(db)],
+        "differential": [*cli, "de", "--db", str(db)],
+        "enrichment": [*cli, "enrich", "--db", str(db)],
     }
+
+
+def run_stage(name: str, command: list[str], log: Path) -> dict:
+    """Run one stage in its own process; wall and CPU seconds and peak RSS (MiB) of it."""
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"stage {name} failed: see {log}")
+    return {
+        "seconds": round(time.monotonic() - started, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+    }
+
+
+def disk(src: Path, db: Path) -> dict[str, int]:
+    """Bytes of the simulated source, the warehouse file and its counts folder."""
+    return {
+        "source": du(src),
+        "warehouse_file": db.stat().st_size if db.exists() else 0,
+        "counts_parquet": du(db.parent / f"{db.stem}_counts"),
+    }
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
 def table_counts(db: Path) -> dict[str, int]:
     sys.path.insert(0, str(REPO))
-    import warehouse
+    from warehouse import Warehouse
 
-    con = warehouse.connect(db)
-    counts = dict(con.sql("SELECT * FROM core.summary").fetchall())
-    con.close()
+    wh = Warehouse.open(db)
+    counts = dict(wh.rows("SELECT * FROM core.summary"))
+    counts["count_rows"] = int(wh.scalar("SELECT sum(n_runs * n_genes) FROM raw.count_files") or 0)
     return counts
 
 
@@ -69,60 +85,58 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/degae-bench"))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
     parser.add_argument("--keep", action="store_true", help="Keep the compendium and warehouse.")
+    parser.add_argument("--no-storage", action="store_true", help="Skip bench/storage.py.")
     args = parser.parse_args()
     work = args.work / f"{args.datasets}x{args.genes}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     src, db = work / "compendium", work / "degae.duckdb"
-    fields = {
-        "src": str(src),
-        "db": str(db),
-        "datasets": args.datasets,
-        "genes": args.genes,
-        "go_terms": args.go_terms,
-    }
     stages = {}
-    for name, template in STAGES.items():
-        stages[name] = run_stage(name, template.format(**fields))
-        print(name, stages[name], flush=True)
+    for name, command in commands(src, db, args.datasets, args.genes, args.go_terms).items():
+        stages[name] = run_stage(name, command, work / f"{name}.log")
+        stages[name]["disk_after_bytes"] = disk(src, db)
+        print(name, json.dumps(stages[name]), flush=True)
     counts = table_counts(db)
-    stages["ingest"]["count_rows_per_s"] = round(_count_rows(db) / stages["ingest"]["seconds"])
+    stages["ingest"]["count_rows_per_s"] = round(counts["count_rows"] / stages["ingest"]["seconds"])
     stages["differential"]["contrasts_per_s"] = round(
         counts["core.included_contrasts"] / stages["differential"]["seconds"], 2
     )
+    pipeline = ("ingest", "differential", "enrichment")
+    final = stages["enrichment"]["disk_after_bytes"]
+    totals = {
+        "seconds": round(sum(stages[s]["seconds"] for s in pipeline), 1),
+        "cpu_seconds": round(sum(stages[s]["cpu_seconds"] for s in pipeline), 1),
+        "peak_rss_mib": max(stages[s]["peak_rss_mib"] for s in pipeline),
+        "disk_bytes": final["warehouse_file"] + final["counts_parquet"],
+        "target_seconds": TARGET_SECONDS,
+        "target_disk_bytes": TARGET_BYTES,
+    }
+    totals["within_time"] = totals["seconds"] <= TARGET_SECONDS
+    totals["within_disk"] = totals["disk_bytes"] <= TARGET_BYTES
     result = {
-        "benchmark": "simulate → ingest → limma → GO at compendium scale (one process per stage)",
-        "config": {k: v for k, v in fields.items() if k not in ("src", "db")},
+        "benchmark": "simulate → ingest → de → enrich, the CLI commands, one process per stage",
+        "config": {"datasets": args.datasets, "genes": args.genes, "go_terms": args.go_terms},
         "stages": stages,
+        "totals_ingest_de_go": totals,
         "tables": counts,
-        "disk_mib": {
-            "compendium": round(_du(src) / 2**20, 1),
-            "warehouse_file": round(db.stat().st_size / 2**20, 1),
-            "counts_parquet": round(_du(db.parent / f"{db.stem}_counts") / 2**20, 1),
-        },
         "machine": {"cpus": os.cpu_count(), "load_average_after": os.getloadavg()},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(args.out.read_text()) if args.out.exists() else {}
-    runs = previous.get("runs", {})
-    runs[f"{args.datasets}x{args.genes}x{args.go_terms}"] = result
-    args.out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    key = f"{args.datasets}x{args.genes}x{args.go_terms}"
+    save(args.out, key, result)
+    print(json.dumps(result, indent=2), flush=True)
+    if not args.no_storage:
+        storage = [sys.executable, str(REPO / "bench" / "storage.py"), "--db", str(db)]
+        subprocess.run(storage, cwd=REPO, check=True)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _count_rows(db: Path) -> int:
-    import warehouse
-
-    con = warehouse.connect(db)
-    n = con.sql("SELECT sum(n_runs * n_genes) FROM raw.count_files").fetchall()[0][0]
-    con.close()
-    return int(n)
-
-
-def _du(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+def save(out: Path, key: str, result: dict) -> None:
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    runs = previous.get("runs", {})
+    runs[key] = result
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 from prefect import Task
 
 from degae_tools.errors import DegaeError
 
+# Chunks a fanned-out step keeps in flight: enough to keep every worker busy while the flow
+# writes the results before them, few enough that results waiting to be written stay bounded
+# (a chunk of 25 series at 48,978 genes holds about 200 MB of rows).
+AHEAD = 4
 
-def fan_out(task: Task) -> Any:
-    """A step mapper that submits every chunk at once to the flow's task runner (threads, or a
-    Dask cluster) and yields their results in order, so writes stay in chunk order."""
+
+def fan_out(task: Task, ahead: int = AHEAD) -> Any:
+    """A step mapper that keeps `ahead` chunks submitted to the flow's task runner (threads, or
+    a Dask cluster) and yields their results in order, so writes stay in chunk order; a chunk
+    is submitted as the result of one before it is taken."""
 
     def map_chunks(chunks: Iterable, **fixed: Any) -> Iterator:
-        futures = [task.submit(chunk, **fixed) for chunk in chunks]
-        return (future.result() for future in futures)
+        pending = iter(chunks)
+        in_flight = deque(task.submit(c, **fixed) for c in islice(pending, max(ahead, 1)))
+        while in_flight:
+            result = in_flight.popleft().result()
+            in_flight.extend(task.submit(c, **fixed) for c in islice(pending, 1))
+            yield result
 
     return map_chunks
 
