@@ -86,24 +86,35 @@ def iter_lines(path: str | Path, error: type[InputFileError]) -> Iterator[tuple[
         with handle:
             tail = b""
             for block in iter(lambda: handle.read(READ_BLOCK), b""):
-                lines = (tail + block).split(b"\n")
-                tail = lines.pop()
+                data = tail + block
+                cut = data.rfind(b"\n") + 1
+                tail = data[cut:]
                 if len(tail) > LINE_LIMIT:
                     raise error(path, number + 1, f"a line longer than {LINE_LIMIT >> 20} MiB")
-                for raw in lines:
+                for line in _lines(data[:cut]):
                     number += 1
-                    yield number, _text(path, number, raw, error)
+                    if isinstance(line, bytes):  # raised only when a reader reaches the line
+                        raise error(path, number, "binary data (NUL byte) in a text file")
+                    yield number, line
             if tail:
                 number += 1
-                yield number, _text(path, number, tail, error)
+                (line,) = _lines(tail + b"\n")
+                if isinstance(line, bytes):
+                    raise error(path, number, "binary data (NUL byte) in a text file")
+                yield number, line
     except READ_ERRORS as exc:
         raise error(path, number + 1, f"unreadable file ({describe(exc)})") from exc
 
 
-def _text(path: str | Path, number: int, raw: bytes, error: type[InputFileError]) -> str:
-    if b"\x00" in raw:
-        raise error(path, number, "binary data (NUL byte) in a text file")
-    return decode(raw).rstrip("\r")
+def _lines(data: bytes) -> list[str | bytes]:
+    """The lines of `data` (whole lines, each ending in a newline): text, decoded in one piece
+    when the block is UTF-8 text, line by line otherwise; a line with a NUL byte stays bytes."""
+    if b"\x00" not in data:
+        try:
+            return [line.rstrip("\r") for line in data.decode("utf-8").split("\n")[:-1]]
+        except UnicodeDecodeError:
+            pass
+    return [raw if b"\x00" in raw else decode(raw).rstrip("\r") for raw in data.split(b"\n")[:-1]]
 
 
 def first_line(path: str | Path, error: type[InputFileError]) -> str | None:

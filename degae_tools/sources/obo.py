@@ -24,7 +24,7 @@ PROPAGATED = ("is_a", "part_of")
 RELATIONS = ("part_of", "regulates", "negatively_regulates", "positively_regulates")
 NAMESPACES = ("biological_process", "molecular_function", "cellular_component")
 GO_ID = re.compile(r"GO:\d{7}")
-QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+QUOTED = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"')  # a quoted string, \" escapes, unrolled
 TERM_SCHEMA = {
     "go_id": pl.String,
     "name": pl.String,
