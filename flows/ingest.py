@@ -13,7 +13,9 @@ from degae_tools.steps.ingest import IngestConfig
 from flows.tasks import one_by_one
 
 # The task writes the warehouse through the handle it is given: nothing to cache or hash.
-load_kind = task(name="load-files", cache_policy=NO_CACHE)(ingest.load_kind)
+load_kind = task(name="load-files", task_run_name="load-{batch.kind}", cache_policy=NO_CACHE)(
+    ingest.load_kind
+)
 
 
 @flow(name="ingest", log_prints=True)
