@@ -351,3 +351,14 @@ def test_a_run_listed_twice_in_the_metadata_keeps_its_first_line(one_series, tmp
         db, "SELECT line, reason FROM core.open_rejections WHERE source = $p", {"p": str(cut)}
     )
     assert found == [(4, "run SRR1 listed again (first at line 2)")]
+
+
+def test_a_count_file_ending_in_nul_bytes_is_rejected_whole(one_series, tmp_path):
+    """A sparse or unfinished copy: the bytes after its last row are zeros, which the CSV
+    reader would skip without a word."""
+    packed = next((one_series / "counts").iterdir())
+    plain = packed.with_suffix("")  # GSE…_GeneCountMatrix.tsv
+    plain.write_bytes(gzip.decompress(packed.read_bytes()) + b"\0" * 10_000)
+    packed.unlink()
+    summary = ingest(one_series, tmp_path / "w.duckdb")
+    assert summary.rejected == 1 and "ends in NUL bytes" in summary.errors[0]

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from degae_tools.atomic import atomic_path
 from degae_tools.errors import DEE2CountsError
-from degae_tools.sources import Rejection, line_numbers
+from degae_tools.sources import GZIP_MAGIC, Rejection, line_numbers
 from degae_tools.sources.dee2 import RUN, CountLayout, count_layout
 from warehouse import Query, Warehouse
 
@@ -78,6 +78,7 @@ def load_counts(wh: Warehouse, path: Path, rejected: list[Rejection]) -> int:
     row; returns the counts written. Written to a temporary name and renamed, so a kill never
     leaves half a file; a file with no usable row is rejected whole."""
     layout = count_layout(path)
+    refuse_damaged_end(path)
     next_index = wh.scalar(NEXT_GENE_INDEX)
     if next_index == 0:
         raise DEE2CountsError(path, None, "no genes in core.genes yet: load GeneInfo.tsv first")
@@ -96,6 +97,20 @@ def load_counts(wh: Warehouse, path: Path, rejected: list[Rejection]) -> int:
     unknown = len({p.key[-1] for p in problems if p.reason == UNKNOWN_GENE})
     record_count_file(wh, gse, target, path, runs, n_genes, unknown)
     return n_genes * len(runs)
+
+
+def refuse_damaged_end(path: Path) -> None:
+    """A plain file that ends in NUL bytes (a sparse or unfinished copy) cannot be trusted, and
+    DuckDB's reader skips such an end without a word: refuse it whole. (A gzip stream checks
+    itself: a damaged one fails to decompress.)"""
+    with open(path, "rb") as handle:
+        if handle.read(2) == GZIP_MAGIC:
+            return
+        handle.seek(max(path.stat().st_size - 4096, 0))
+        if b"\x00" in handle.read():
+            raise DEE2CountsError(
+                path, None, "the file ends in NUL bytes (a sparse or unfinished copy?)"
+            )
 
 
 def read_wide(wh: Warehouse, path: Path, layout: CountLayout, next_index: int) -> Iterator[Checked]:
