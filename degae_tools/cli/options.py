@@ -13,6 +13,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import click
@@ -61,6 +62,8 @@ def _click_type(annotation: Any, choices: Iterable[str] | None) -> tuple[Any, bo
         return (IntList() if args and args[0] is int else str), False
     if annotation is bool:
         return bool, True
+    if annotation is Path:
+        return click.Path(exists=True, path_type=Path), False
     return (annotation if annotation in (int, float, str) else str), False
 
 

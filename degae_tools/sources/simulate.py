@@ -19,7 +19,7 @@ import math
 import shutil
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TextIO
 
@@ -125,14 +125,14 @@ FAIL_CODES = ("FAIL(1)", "FAIL(2)", "FAIL(3)", "FAIL(1,2)", "FAIL(1,3)", "FAIL(2
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """What to simulate; ``degae-tools simulate`` options map onto these fields one to one."""
+    """What to simulate; ``degae-tools simulate`` offers the first six fields as options."""
 
-    datasets: int = 200
-    genes: int = 5000
-    go_terms: int = 800
+    datasets: int = field(default=200, metadata={"help": "GEO series to simulate."})
+    genes: int = field(default=5000, metadata={"help": "Genes (the study: 48,978)."})
+    go_terms: int = field(default=800, metadata={"help": "Synthetic GO terms."})
     seed: int = 1
-    ontology: Path | None = None
-    annotations: Path | None = None
+    ontology: Path | None = field(default=None, metadata={"help": "A real OBO."})
+    annotations: Path | None = field(default=None, metadata={"help": "Real GAF or gene2go."})
     min_groups: int = 2
     max_groups: int = 4
     min_replicates: int = 2
