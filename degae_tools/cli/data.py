@@ -13,6 +13,7 @@ from degae_tools import console
 from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
 from degae_tools.cli.options import config_options
 from degae_tools.signature_config import DETableImport, SignatureImport
+from degae_tools.sources.simulate import SimulationConfig
 from degae_tools.steps.ingest import IngestConfig
 
 
@@ -20,14 +21,29 @@ from degae_tools.steps.ingest import IngestConfig
 @db_option
 @friendly_errors
 def init(db: Path | None) -> None:
-    """Create the warehouse (or bring it up to date): schemas raw, core, ml and their views."""
-    import warehouse
+    """Create the warehouse (or bring it up to date): schemas raw, core, ml and their views.
 
-    path = resolve_db(db)
-    con = warehouse.connect(path, write=True)
-    applied = warehouse.migrate(con)
-    con.close()
+    The one command that also makes a missing folder for it: it is asked to create, by name."""
+    from warehouse import Warehouse, default_db_path
+
+    path = db if db is not None else default_db_path()
+    if not path.exists():
+        _make_folder(path.parent)
+    with Warehouse.open(path, write=True, create=True) as wh:
+        applied = wh.migrate()
     console.show_record({"warehouse": str(path), "sql_files_applied": len(applied)})
+
+
+def _make_folder(folder: Path) -> None:
+    from degae_tools.errors import WarehouseError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(
+            f"cannot create the folder {folder} for the warehouse ({exc.strerror}); choose a "
+            "folder you may write, or fix its permissions"
+        ) from exc
 
 
 @main.command()
@@ -42,13 +58,32 @@ def init(db: Path | None) -> None:
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @click.option("--write", is_flag=True, help="Allow the query to change the warehouse.")
+@click.option(
+    "--allow-files",
+    is_flag=True,
+    help="Let a read-only query read and write files (read_csv, COPY … TO); off by default.",
+)
 @click.option("--limit", default=50, show_default=True, help="Rows shown as a table (0: all).")
 @friendly_errors
-def sql(query: str, db: Path | None, fmt: str, out: Path | None, write: bool, limit: int) -> None:
-    """Run QUERY on the warehouse (read-only unless --write) and print or export the result."""
+def sql(
+    query: str,
+    db: Path | None,
+    fmt: str,
+    out: Path | None,
+    write: bool,
+    allow_files: bool,
+    limit: int,
+) -> None:
+    """Run QUERY on the warehouse (read-only unless --write) and print or export the result.
+
+    Without --write, one statement runs, sandboxed: no file outside the warehouse is read or
+    written (unless --allow-files), no extension loaded, and settings cannot be changed. A
+    result wider than the terminal is shown one row per block.
+    """
     from warehouse.query import run_query
 
-    run_query(resolve_db(db), query, fmt=fmt, out=out, write=write, limit=limit)
+    path = resolve_db(db)
+    run_query(path, query, fmt=fmt, out=out, write=write, limit=limit, allow_files=allow_files)
 
 
 @main.command("export")
@@ -58,51 +93,63 @@ def sql(query: str, db: Path | None, fmt: str, out: Path | None, write: bool, li
 @friendly_errors
 def export_tables(out_dir: Path, db: Path | None, tables: tuple[str, ...]) -> None:
     """Parquet exports for other engines: DE/GO results by series, ml tables by model."""
-    import warehouse
+    from warehouse import Warehouse
     from warehouse.parquet import export_parquet
 
-    con = warehouse.connect(resolve_db(db))
-    try:
-        rows = export_parquet(con, out_dir, list(tables))
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    finally:
-        con.close()
+    with Warehouse.open(resolve_db(db)).session() as con:
+        try:
+            rows = export_parquet(con, out_dir, list(tables))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
     console.show_table(["table", "rows"], sorted(rows.items()))
 
 
 @main.command()
+@db_option
+@friendly_errors
+def check(db: Path | None) -> None:
+    """Verify the warehouse file: read every table whole (DuckDB checks each block's checksum),
+    compare row counts, and check the table contracts of sql/contracts.toml. Exit status 2 when
+    anything is damaged or broken, with the commands that rebuild it from the source folders."""
+    from warehouse import Warehouse
+    from warehouse.check import check_warehouse
+
+    report = check_warehouse(Warehouse.open(resolve_db(db)))
+    if console.mode.json:
+        console.show_record(
+            {
+                "warehouse": str(report.path),
+                "tables": {t.table: t.rows for t in report.tables},
+                "damaged": {t.table: t.problem for t in report.damaged},
+                "violations": [str(v) for v in report.violations],
+                "rebuild": report.rebuild(),
+            }
+        )
+    else:
+        rows = [[t.table, t.rows, t.problem or "ok"] for t in report.tables]
+        console.show_table(["table", "rows", "read whole"], rows, title=str(report.path))
+        for violation in report.violations:
+            click.echo(f"contract: {violation}", err=True)
+        if report.damaged:
+            names = ", ".join(t.table for t in report.damaged)
+            click.echo(f"damaged: {names}. Rebuild them in a fresh warehouse:", err=True)
+            for step in report.rebuild():
+                click.echo(f"  {step}", err=True)
+    if not report.ok:
+        sys.exit(2)
+
+
+@main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--datasets", default=200, show_default=True, help="GEO series to simulate.")
-@click.option("--genes", default=5000, show_default=True, help="Genes (the study: 48,978).")
-@click.option("--go-terms", default=800, show_default=True, help="Synthetic GO terms.")
-@click.option("--seed", default=1, show_default=True)
-@click.option("--ontology", type=click.Path(exists=True, path_type=Path), help="A real OBO.")
-@click.option(
-    "--annotations", type=click.Path(exists=True, path_type=Path), help="Real GAF or gene2go."
+@config_options(
+    SimulationConfig, only=("datasets", "genes", "go_terms", "seed", "ontology", "annotations")
 )
 @friendly_errors
-def simulate(
-    out_dir: Path,
-    datasets: int,
-    genes: int,
-    go_terms: int,
-    seed: int,
-    ontology: Path | None,
-    annotations: Path | None,
-) -> None:
+def simulate(out_dir: Path, **fields: Any) -> None:
     """Write a simulated mouse compendium (DEE2, GEO, counts, GO) to OUT_DIR, with ground truth."""
-    from degae_tools.sources.simulate import SimulationConfig
     from degae_tools.sources.simulate import simulate as run
 
-    config = SimulationConfig(
-        datasets=datasets,
-        genes=genes,
-        go_terms=go_terms,
-        seed=seed,
-        ontology=ontology,
-        annotations=annotations,
-    )
+    config = SimulationConfig(**fields)
     summary = run(out_dir, config)
     console.show_record(
         {k: v for k, v in vars(summary).items() if not k.startswith("_")}, "simulated"
@@ -136,7 +183,7 @@ def ingest(
     from flows.ingest import ingest_flow
 
     config = IngestConfig(**fields)
-    path = resolve_db(db)
+    path = resolve_db(db, create=True)
     if no_prefect:
         summary = run(source_dir, path, config).as_dict()
     else:
@@ -250,7 +297,8 @@ def import_signatures(file: Path, collection: str, db: Path | None, **fields) ->
     "cron",
     default=None,
     help="Instead of running once, register the scheduled deployment refresh/nightly with this "
-    "cron schedule (e.g. '0 3 * * *') and serve its runs (needs PREFECT_API_URL of a server).",
+    "cron schedule (e.g. '0 3 * * *') and serve its runs (needs PREFECT_API_URL of a server). "
+    "Its warehouse, SOURCE_DIR and --report are fixed here: a run cannot change them.",
 )
 @friendly_errors
 def refresh(
@@ -259,10 +307,11 @@ def refresh(
     """The whole pipeline once (ingest → DE → GO → retrain → report), only for what is new."""
     from flows.refresh import refresh_flow, serve
 
-    path = str(resolve_db(db).resolve())
+    path = str(resolve_db(db, create=True).resolve())
     source = str(source_dir.resolve())
     if cron:
-        serve(source, path, cron, retrain=retrain, report=report_path)
+        report = str(Path(report_path).resolve()) if report_path else None
+        serve(source, path, cron, report=report, retrain=retrain)
         return
     result = refresh_flow(source, path, retrain=retrain, report=report_path)
     console.show_record(result, "refresh")
