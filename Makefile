@@ -4,9 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 DB ?= warehouse/degae.duckdb
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
-export TF_CPP_MIN_LOG_LEVEL ?= 2
-export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
+# No environment here: degae-tools sets its own quiet defaults (Prefect analytics off, TensorFlow's
+# C++ logging down), so the README's commands behave the same typed by hand.
 
 .PHONY: install demo test r-limma chromium clean
 
