@@ -11,7 +11,8 @@ autoencoder (2,000 hidden units, 1 layer, the study's best) is trained for the s
 each in its own subprocess so that peak RSS (`ru_maxrss`) is that side's alone. Throughput is
 training samples per second of the epochs after the first (which traces the graph); GFLOP/s
 counts 10·n·h per training sample (forward 2 matmuls of 2·n·h, backward 3 of 2·n·h) and
-4·n·h per validation sample, compared with a 4096² float32 matmul measured in the same run.
+4·n·h per validation sample, compared with a 4096² float32 matmul that each side's process
+measures just before it trains (on a shared machine the capacity drifts between sides).
 
 A second configuration with 256 hidden units, where the model and Adam's state are small beside
 the data, shows where streaming saves memory.
@@ -261,7 +262,7 @@ def report(name: str, side: dict) -> None:
     share = side.get("fraction_of_matmul_gflops")
     print(
         f"{name}: {side['samples_per_second']:.1f} samples/s, {side['gflops']:.0f} GFLOP/s"
-        + (f" ({share:.0%} of matmul)" if share else "")
+        + (f" ({share:.0%} of matmul's {side['matmul_gflops']:.0f})" if share else "")
         + f", peak RSS {side['peak_rss_mb']:.0f} MiB",
         flush=True,
     )
@@ -275,12 +276,14 @@ def measure(args: argparse.Namespace, db: Path, out: Path) -> dict:
     for name, batch, xla in STREAMED:
         sides[name] = run_side("streamed", db, args.epochs, out, NEURONS, batch, xla)
     for name, side in sides.items():
-        side.update(throughput(side, args.genes, NEURONS, matmul["gflops"]))
+        side.update(throughput(side, args.genes, NEURONS, side["matmul_gflops"]))
         report(name, side)
     small = {}
     for name in ("numpy", "streamed"):
         small[name] = run_side(name, db, args.epochs, out, args.small_neurons)
-        small[name].update(throughput(small[name], args.genes, args.small_neurons))
+        small[name].update(
+            throughput(small[name], args.genes, args.small_neurons, small[name]["matmul_gflops"])
+        )
         report(f"{name} ({args.small_neurons} hidden)", small[name])
     return {"matmul": matmul, "sides": sides, "small": small}
 
@@ -304,9 +307,10 @@ def main() -> None:
         print(json.dumps({**side_matmul(), "peak_rss_mb": peak_rss_mb()}))
         return
     if args.side:
+        matmul = side_matmul()["gflops"]  # the machine's capacity now, beside this side's run
         side = SIDES[args.side]
         figures = side(args.db, args.epochs, args.out, args.neurons, args.batch, args.xla)
-        print(json.dumps({**figures, "peak_rss_mb": peak_rss_mb()}))
+        print(json.dumps({**figures, "matmul_gflops": matmul, "peak_rss_mb": peak_rss_mb()}))
         return
 
     with tempfile.TemporaryDirectory(prefix="degae-bench-train-") as tmp:
