@@ -262,17 +262,6 @@ class Ontology:
                 f"first {out_of_range.row(0)}"
             )
         joined = pairs.join(self._index, on="go_id", how="left")
-        unmapped = (
-            joined.filter(pl.col("term").is_null() | pl.col("is_obsolete"))
-            .with_columns(
-                reason=pl.when(pl.col("term").is_null())
-                .then(pl.lit("unknown"))
-                .otherwise(pl.lit("obsolete"))
-            )
-            .group_by("go_id", "reason")
-            .agg(n_genes=pl.col("gene_index").n_unique().cast(pl.Int64))
-            .sort("go_id")
-        )
         used = joined.filter(pl.col("term").is_not_null() & ~pl.col("is_obsolete")).unique(
             ["gene_index", "term"]
         )
@@ -296,8 +285,23 @@ class Ontology:
             matrix=matrix,
             go_ids=self.go_ids[columns],
             namespaces=self.terms["namespace"].to_numpy()[columns],
-            unmapped=unmapped,
+            unmapped=_unmapped(joined),
         )
+
+
+def _unmapped(joined: pl.DataFrame) -> pl.DataFrame:
+    """Annotated IDs the ontology does not know or has made obsolete, with their gene counts."""
+    return (
+        joined.filter(pl.col("term").is_null() | pl.col("is_obsolete"))
+        .with_columns(
+            reason=pl.when(pl.col("term").is_null())
+            .then(pl.lit("unknown"))
+            .otherwise(pl.lit("obsolete"))
+        )
+        .group_by("go_id", "reason")
+        .agg(n_genes=pl.col("gene_index").n_unique().cast(pl.Int64))
+        .sort("go_id")
+    )
 
 
 def gene_sets(

@@ -525,6 +525,27 @@ def ebayes(
             )
     var_prior = np.where(np.isnan(var_prior), 1.0 / s2_prior[..., None], var_prior)
 
+    lods = _b_statistic(t, su_s, var_prior, df_total, df_prior, proportion)
+    return EBayesFit(
+        t=t,
+        p_value=p_value,
+        lods=lods,
+        df_total=np.broadcast_to(df_total, df_res.shape),
+        s2_post=s2_post,
+        s2_prior=s2_prior,
+        df_prior=df_prior,
+    )
+
+
+def _b_statistic(
+    t: np.ndarray,
+    su_s: np.ndarray,
+    var_prior: np.ndarray,
+    df_total: np.ndarray,
+    df_prior: np.ndarray,
+    proportion: float,
+) -> np.ndarray:
+    """limma's B: log-odds that a gene is differentially expressed (eBayes' ``lods``)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         su2 = su_s**2
         r = (su2 + var_prior[..., None, :]) / su2
@@ -539,16 +560,7 @@ def ebayes(
         infinite_prior = df_prior > 1e6
         if infinite_prior.any():
             kernel[infinite_prior] = (t2 * (1 - 1 / r) / 2)[infinite_prior]
-        lods = np.log(proportion / (1 - proportion)) - np.log(r) / 2 + kernel
-    return EBayesFit(
-        t=t,
-        p_value=p_value,
-        lods=lods,
-        df_total=np.broadcast_to(df_total, df_res.shape),
-        s2_post=s2_post,
-        s2_prior=s2_prior,
-        df_prior=df_prior,
-    )
+        return np.log(proportion / (1 - proportion)) - np.log(r) / 2 + kernel
 
 
 def _collapse(a: np.ndarray, axis: int) -> np.ndarray:

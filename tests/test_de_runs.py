@@ -96,9 +96,7 @@ def test_de_with_every_contrast_done_says_so(analysed, tmp_path):
     included = rows(db, "SELECT count(*) FROM core.included_contrasts")[0][0]
     result = de_cli(db)
     assert result.exit_code == 0
-    assert f"nothing done: all {included} included contrasts already have DE results" in (
-        result.output
-    )
+    assert f"nothing done: all {included} included contrasts already ran" in result.output
     assert de_cli(db, "--strict").exit_code == 2
 
 

@@ -301,16 +301,7 @@ def simulate(out_dir: str | Path, config: SimulationConfig | None = None) -> Sim
 
     genes = _simulate_genes(config, np.random.default_rng([config.seed, 0, 0]))
     _write_gene_info(out / "GeneInfo.tsv", genes, np.random.default_rng([config.seed, 0, 1]))
-    ontology_rng = np.random.default_rng([config.seed, 0, 2])
-    if config.ontology is None:
-        ontology, obo_text = _synthetic_ontology(config.go_terms, config.seed, ontology_rng)
-        _write_gzip(out / "go" / "go-basic.obo.gz", obo_text.encode(), config.gzip_level)
-        targets = np.arange(3, len(ontology.ids))
-    else:
-        ontology = _read_ontology(config.ontology)
-        _copy_gzipped(config.ontology, out / "go" / "go-basic.obo.gz", config.gzip_level)
-        live = np.flatnonzero(ontology.specificity > 0)
-        targets = np.sort(ontology_rng.permutation(live)[: config.go_terms])
+    ontology, targets = _write_ontology(out, config)
     annotation_rng = np.random.default_rng([config.seed, 0, 3])
     if config.annotations is None:
         annotations = _synthetic_annotations(ontology, targets, config, annotation_rng)
@@ -355,6 +346,19 @@ def simulate(out_dir: str | Path, config: SimulationConfig | None = None) -> Sim
     )
 
 
+def _write_ontology(out: Path, config: SimulationConfig) -> tuple[_Ontology, np.ndarray]:
+    """The ontology (synthetic, or the real OBO given) and the terms modules may be drawn from."""
+    ontology_rng = np.random.default_rng([config.seed, 0, 2])
+    if config.ontology is None:
+        ontology, obo_text = _synthetic_ontology(config.go_terms, config.seed, ontology_rng)
+        _write_gzip(out / "go" / "go-basic.obo.gz", obo_text.encode(), config.gzip_level)
+        return ontology, np.arange(3, len(ontology.ids))
+    ontology = _read_ontology(config.ontology)
+    _copy_gzipped(config.ontology, out / "go" / "go-basic.obo.gz", config.gzip_level)
+    live = np.flatnonzero(ontology.specificity > 0)
+    return ontology, np.sort(ontology_rng.permutation(live)[: config.go_terms])
+
+
 def _simulate_genes(config: SimulationConfig, rng: np.random.Generator) -> _Genes:
     n = config.genes
     abundance = rng.lognormal(math.log(config.median_count), config.abundance_sdlog, n)
@@ -389,6 +393,27 @@ def _write_gene_info(path: Path, genes: _Genes, rng: np.random.Generator) -> Non
 
 def _synthetic_ontology(n_terms: int, seed: int, rng: np.random.Generator) -> tuple[_Ontology, str]:
     """A GO-like DAG: three roots, depth 6-10, extra is_a/part_of parents, regulates, obsolete."""
+    namespace, depth, names, edges = _term_tree(n_terms, rng)
+    ancestors = _ancestor_matrix(
+        [[parent for parent, relation in parents if relation != "regulates"] for parents in edges]
+    )
+    n_obsolete = max(1, n_terms // 100)
+    numbers = rng.choice(2_200_000, size=n_terms + n_obsolete + 3, replace=False) + 1
+    root_numbers = {int(root[3:]) for root in ROOTS}
+    numbers = np.array([x for x in numbers if x not in root_numbers][: n_terms - 3 + n_obsolete])
+    # Simulated terms live at GO:7000001 and above, a range the Gene Ontology does not use, so
+    # no simulated ID can be mistaken for a real term (the three roots are GO's own).
+    numbers = numbers + SIMULATED_ID_OFFSET
+    ids = list(ROOTS) + [f"GO:{x:07d}" for x in numbers[: n_terms - 3]]
+    text = _obo_text(ids, names, namespace, edges, numbers[n_terms - 3 :], seed, rng)
+    ontology = _Ontology(ids, np.array(namespace, np.int8), np.array(depth), ancestors)
+    return ontology, text
+
+
+def _term_tree(
+    n_terms: int, rng: np.random.Generator
+) -> tuple[list[int], list[int], list[str], list[list[tuple[int, str]]]]:
+    """Each term's namespace, depth, name and (parent, relation) edges, roots first."""
     rest = n_terms - 3
     per_namespace = np.floor(np.array([0.6, 0.25, 0.15]) * rest).astype(int)
     per_namespace[0] += rest - per_namespace.sum()
@@ -429,18 +454,20 @@ def _synthetic_ontology(n_terms: int, seed: int, rng: np.random.Generator) -> tu
             depth.append(level)
             names.append(name)
             edges.append(parents)
+    return namespace, depth, names, edges
 
-    ancestors = _ancestor_matrix(
-        [[parent for parent, relation in parents if relation != "regulates"] for parents in edges]
-    )
-    n_obsolete = max(1, n_terms // 100)
-    numbers = rng.choice(2_200_000, size=n_terms + n_obsolete + 3, replace=False) + 1
-    root_numbers = {int(root[3:]) for root in ROOTS}
-    numbers = np.array([x for x in numbers if x not in root_numbers][: n_terms - 3 + n_obsolete])
-    # Simulated terms live at GO:7000001 and above, a range the Gene Ontology does not use, so
-    # no simulated ID can be mistaken for a real term (the three roots are GO's own).
-    numbers = numbers + SIMULATED_ID_OFFSET
-    ids = list(ROOTS) + [f"GO:{x:07d}" for x in numbers[: n_terms - 3]]
+
+def _obo_text(
+    ids: list[str],
+    names: list[str],
+    namespace: list[int],
+    edges: list[list[tuple[int, str]]],
+    obsolete: np.ndarray,
+    seed: int,
+    rng: np.random.Generator,
+) -> str:
+    """The OBO file of the terms, with obsolete terms numbered ``obsolete``, sorted by ID."""
+    nouns = ("process", "activity", "component")
     stanzas: list[tuple[str, str]] = []
     for term, go_id in enumerate(ids):
         lines = [
@@ -454,7 +481,7 @@ def _synthetic_ontology(n_terms: int, seed: int, rng: np.random.Generator) -> tu
             prefix = "is_a:" if relation == "is_a" else f"relationship: {relation}"
             lines.append(f"{prefix} {ids[parent]} ! {names[parent]}")
         stanzas.append((go_id, "\n".join(lines)))
-    for serial, number in enumerate(numbers[n_terms - 3 :], start=1):
+    for serial, number in enumerate(obsolete, start=1):
         ns = int(rng.integers(3))
         lines = [
             "[Term]",
@@ -479,8 +506,7 @@ def _synthetic_ontology(n_terms: int, seed: int, rng: np.random.Generator) -> tu
         "[Typedef]\nid: regulates\nname: regulates\nnamespace: external\nxref: RO:0002211\n"
     )
     body = "\n\n".join(text for _, text in sorted(stanzas))
-    ontology = _Ontology(ids, np.array(namespace, np.int8), np.array(depth), ancestors)
-    return ontology, f"{header}\n{body}\n\n{typedefs}"
+    return f"{header}\n{body}\n\n{typedefs}"
 
 
 def _ancestor_matrix(parents: Sequence[Sequence[int]]) -> sparse.csr_matrix:
@@ -865,7 +891,7 @@ def _write_counts(
     _write_gzip(path, text.encode(), level)
 
 
-def _series_matrix(series: _Series) -> str:
+def _series_matrix(series: _Series) -> str:  # long: one row per field GEO writes, in its order
     """A GEO series matrix as GEO writes it for RNA-seq: quoted values and an empty data table."""
     n = len(series.gsm)
     instrument = PLATFORMS[series.platform]

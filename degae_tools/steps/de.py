@@ -181,8 +181,9 @@ def nothing_to_test(wh: Warehouse, config: DEConfig = DEConfig()) -> None:
     included = wh.scalar(INCLUDED)
     if included:
         raise NothingToDo(
-            f"all {included} included contrasts already have DE results for their current "
-            "counts and these settings (another --prior-count, --input or --voom refits them)"
+            f"all {included} included contrasts already ran on their current counts with these "
+            "settings (core.de_runs: done, or skipped with the reason); another --prior-count, "
+            "--input or --voom refits them"
         )
     reasons = wh.rows(EXCLUSION_REASONS)
     lines = [f"{n} series: {reason}" for reason, n in reasons] or ["no series loaded (run ingest)"]

@@ -110,7 +110,11 @@ class StepSummary:
     held_by: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The summary as a record; the held fields only when another run held contrasts."""
+        record = asdict(self)
+        if not self.held:
+            del record["held"], record["held_by"]
+        return record
 
     def count(self, runs: Iterable[RunRow]) -> None:
         """Add a chunk's outcomes."""
