@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
-DB ?= warehouse/degae.duckdb
+DB ?= $(DEMO)/degae.duckdb
 # No environment here: degae-tools sets its own quiet defaults (Prefect analytics off, TensorFlow's
 # C++ logging down), so the README's commands behave the same typed by hand.
 
@@ -36,7 +36,7 @@ chromium:
 	    else echo "Chromium missing: sudo apt-get install --no-install-recommends chromium"; fi; }
 
 demo: install
-	rm -rf $(DEMO) $(DB) $(DB).wal $(basename $(DB))_counts && mkdir -p $(DEMO)
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
 	$(BIN)/degae-tools simulate $(DEMO)/compendium --datasets 200 --genes 5000 --go-terms 800 --seed 1
 	$(BIN)/degae-tools ingest $(DEMO)/compendium --db $(DB)
 	$(BIN)/degae-tools de --db $(DB)
@@ -59,4 +59,4 @@ test: install r-limma chromium
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(DEMO) warehouse/degae.duckdb* warehouse/degae_counts warehouse/models
+	rm -rf $(DEMO)

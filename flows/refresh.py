@@ -46,7 +46,7 @@ def model_flow(
 @flow(name="refresh", log_prints=True)
 def refresh_flow(
     source_dir: str,
-    db_path: str = "warehouse/degae.duckdb",
+    db_path: str = "degae.duckdb",
     retrain: bool = False,
     neurons: int = 256,
     layers: int = 2,

@@ -18,13 +18,13 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-import warehouse
 from degae_tools.cli import main
 from degae_tools.errors import InputFileError, OfflineError
 from degae_tools.sources.dee2 import iter_metadata, read_count_matrix
 from degae_tools.sources.fetch import FetchConfig, fetch, read_series_file
 from degae_tools.sources.simulate import SimulationConfig, simulate
 from degae_tools.steps.ingest import ingest
+from warehouse import Warehouse
 
 ZIP_TIME = (2020, 4, 15, 6, 32, 0)
 QC_METRICS = ("SequenceFormat", "QC_SUMMARY")
@@ -194,12 +194,11 @@ def test_a_fetched_folder_ingests_into_the_warehouse(source, serve, tmp_path):
     db = tmp_path / "w.duckdb"
     loaded = ingest(tmp_path / "out", db)
     assert loaded.rejected == 0
-    con = warehouse.connect(db)
-    fetched_runs = con.sql(
-        "SELECT srr FROM raw.dee2_runs WHERE gse IN (SELECT gse FROM raw.count_files)"
-    ).fetchall()
-    count_files = con.sql("SELECT gse, runs FROM raw.count_files ORDER BY gse").fetchall()
-    con.close()
+    with Warehouse.open(db) as wh:
+        fetched_runs = wh.rows(
+            "SELECT srr FROM raw.dee2_runs WHERE gse IN (SELECT gse FROM raw.count_files)"
+        )
+        count_files = wh.rows("SELECT gse, runs FROM raw.count_files ORDER BY gse")
     assert [gse for gse, _ in count_files] == series
     assert sum(len(runs) for _, runs in count_files) == summary.runs == len(fetched_runs)
     for gse, runs in count_files:

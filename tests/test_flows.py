@@ -7,7 +7,6 @@ import gzip
 import numpy as np
 from click.testing import CliRunner
 
-import warehouse
 from degae_tools.cli import main
 from degae_tools.limma import de_table
 from degae_tools.steps.counts import read_counts
@@ -16,14 +15,11 @@ from tests.helpers import copy_warehouse
 from tests.helpers import run_de as differential
 from tests.helpers import run_go as enrichment
 from warehouse import Warehouse
-from warehouse.connect import fetch_frame, fetch_one
 
 
 def scalar(db, sql, params=None):
-    con = warehouse.connect(db)
-    value = fetch_one(con, sql, params)[0]
-    con.close()
-    return value
+    with Warehouse.open(db) as wh:
+        return wh.scalar(sql, params)
 
 
 def test_every_included_contrast_gets_a_de_result(analysed):
@@ -42,14 +38,12 @@ def test_stored_results_equal_limma_on_the_series_counts(ingested, analysed):
     gene_index, by_run = read_counts(job.parquet_path)
     counts = np.stack([by_run[r] for r in runs_a + runs_b], axis=1)
     expected = de_table(counts, ["A"] * len(runs_a) + ["B"] * len(runs_b), ("B", "A"))
-    con = warehouse.connect(analysed)
-    stored = fetch_frame(
-        con,
-        "SELECT log_fc, t, adj_p_value FROM core.de_results WHERE contrast_id = ? "
-        "ORDER BY gene_index",
-        [contrast_id],
-    )
-    con.close()
+    with Warehouse.open(analysed) as wh:
+        stored = wh.frame(
+            "SELECT log_fc, t, adj_p_value FROM core.de_results WHERE contrast_id = $contrast "
+            "ORDER BY gene_index",
+            {"contrast": contrast_id},
+        )
     order = np.argsort(gene_index)
     np.testing.assert_allclose(stored["log_fc"], expected["log_fc"].to_numpy()[order])
     np.testing.assert_allclose(stored["t"], expected["t"].to_numpy()[order])
@@ -60,51 +54,46 @@ def test_a_sample_sequenced_in_two_runs_is_their_summed_counts(analysed, tmp_pat
     import pyarrow.parquet as pq
 
     from degae_tools.steps.contrasts import rebuild
-    from warehouse.connect import transaction
 
     db = copy_warehouse(analysed, tmp_path)
-    con = warehouse.connect(db, write=True)
-    contrast_id, gse, runs_a, runs_b, parquet = fetch_one(
-        con,
+    wh = Warehouse.open(db, write=True)
+    contrast_id, gse, runs_a, runs_b, parquet = wh.one(
         "SELECT c.contrast_id, c.gse, c.runs_a, c.runs_b, f.parquet_path "
         "FROM core.included_contrasts c JOIN raw.count_files f USING (gse) ORDER BY 1 LIMIT 1",
     )
     first = runs_a[0]
-    gsm = fetch_one(con, "SELECT gsm FROM raw.dee2_runs WHERE srr = ?", [first])[0]
+    gsm = wh.scalar("SELECT gsm FROM raw.dee2_runs WHERE srr = $srr", {"srr": first})
     path = db.parent / parquet
     table = pq.read_table(path)
     gene_index, by_run = read_counts(path)
     extra = (by_run[runs_b[0]] // 3).astype(by_run[first].dtype)  # a second lane, other depth
     # ingest's Parquet holds one count column per run: the second lane is one more column
     pq.write_table(table.append_column("SRR99999999", pa.array(extra)), path)
-    with transaction(con):
-        con.execute(
+    with wh.transaction():
+        wh.execute(
             "INSERT INTO raw.dee2_runs (srr, qc_status, gse, gsm) VALUES "
-            "('SRR99999999', 'PASS', ?, ?)",
-            [gse, gsm],
+            "('SRR99999999', 'PASS', $gse, $gsm)",
+            {"gse": gse, "gsm": gsm},
         )
-        con.execute(
+        wh.execute(
             "UPDATE raw.count_files SET runs = list_append(runs, 'SRR99999999'), "
-            "n_runs = n_runs + 1 WHERE gse = ?",
-            [gse],
+            "n_runs = n_runs + 1 WHERE gse = $gse",
+            {"gse": gse},
         )
-    with Warehouse.open(db, write=True) as wh:
-        rebuild(wh)
-    runs_now = fetch_one(
-        con, "SELECT runs_a FROM core.contrasts WHERE contrast_id = ?", [contrast_id]
-    )[0]
-    con.close()
+    rebuild(wh)
+    runs_now = wh.scalar(
+        "SELECT runs_a FROM core.contrasts WHERE contrast_id = $contrast", {"contrast": contrast_id}
+    )
+    wh.close()
     assert runs_now[0] == f"{first}+SRR99999999"
     assert differential(db).done >= 1  # the contrast's runs changed: refit
     counts = np.stack([by_run[first] + extra] + [by_run[r] for r in runs_a[1:] + runs_b], axis=1)
     expected = de_table(counts, ["A"] * len(runs_a) + ["B"] * len(runs_b), ("B", "A"))
-    con = warehouse.connect(db)
-    stored = fetch_frame(
-        con,
-        "SELECT log_fc FROM core.de_results WHERE contrast_id = ? ORDER BY gene_index",
-        [contrast_id],
-    )
-    con.close()
+    with Warehouse.open(db) as wh:
+        stored = wh.frame(
+            "SELECT log_fc FROM core.de_results WHERE contrast_id = $contrast ORDER BY gene_index",
+            {"contrast": contrast_id},
+        )
     order = np.argsort(gene_index)
     np.testing.assert_allclose(stored["log_fc"], expected["log_fc"].to_numpy()[order])
 
@@ -130,14 +119,12 @@ def test_a_run_cut_short_resumes_where_it_stopped(ingested, tmp_path):
 
 
 def test_enrichment_keeps_terms_with_their_de_genes(analysed):
-    con = warehouse.connect(analysed)
-    rows = fetch_frame(
-        con,
-        "SELECT e.contrast_id, e.go_id, e.n_de_in_term, e.leading_edge, e.p_over, e.fwer_over "
-        "FROM core.go_enrichment e",
-    )
-    de_genes = fetch_frame(con, "SELECT contrast_id, gene_index FROM core.de_genes")
-    con.close()
+    with Warehouse.open(analysed) as wh:
+        rows = wh.frame(
+            "SELECT e.contrast_id, e.go_id, e.n_de_in_term, e.leading_edge, e.p_over, e.fwer_over "
+            "FROM core.go_enrichment e",
+        )
+        de_genes = wh.frame("SELECT contrast_id, gene_index FROM core.de_genes")
     assert rows.height > 0
     assert (rows["p_over"] < 0.05).all()
     assert ((rows["fwer_over"] >= 0) & (rows["fwer_over"] <= 1)).all()
@@ -157,11 +144,10 @@ def test_enriched_terms_recover_the_simulated_perturbations(analysed, compendium
     truth_pairs = set(
         truth.filter(pl.col("go_id").is_not_null()).select("gse", "go_id").unique().iter_rows()
     )
-    con = warehouse.connect(analysed)
-    found = con.sql(
-        "SELECT DISTINCT split_part(contrast_id, ':', 1), go_id FROM core.enriched_terms"
-    ).fetchall()
-    con.close()
+    with Warehouse.open(analysed) as wh:
+        found = wh.rows(
+            "SELECT DISTINCT split_part(contrast_id, ':', 1), go_id FROM core.enriched_terms"
+        )
     hits = sum(1 for pair in found if pair in truth_pairs)
     assert hits / max(len(truth_pairs), 1) > 0.5
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 from degae_tools.errors import WarehouseError
 from warehouse.queries import Query
 
-DEFAULT_DB = Path("warehouse") / "degae.duckdb"
+DEFAULT_DB = Path("degae.duckdb")
 # A writer refuses to start with less free space than this next to the warehouse: a step that
 # runs out of disk half-way is rolled back safely, but Prefect's own run database on the same
 # disk is not, and fails with pages of server tracebacks.
@@ -47,7 +47,7 @@ Rows = pl.DataFrame | pa.Table
 
 
 def default_db_path() -> Path:
-    """`$DEGAE_DB` if set, else `warehouse/degae.duckdb` under the current directory."""
+    """`$DEGAE_DB` if set, else `degae.duckdb` in the current directory."""
     return Path(os.environ.get("DEGAE_DB") or DEFAULT_DB)
 
 
@@ -189,7 +189,7 @@ class Warehouse:
         wait_s: float | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> Warehouse:
-        """The warehouse at `path` (default `$DEGAE_DB`, then `warehouse/degae.duckdb`).
+        """The warehouse at `path` (default `$DEGAE_DB`, then `./degae.duckdb`).
 
         Only a command that loads data may `create` a missing file, and only in an existing
         folder; every other command needs the file to exist. A writer first checks that the
@@ -233,8 +233,8 @@ class Warehouse:
 
     @property
     def models_dir(self) -> Path:
-        """Where models go unless a command names a folder: `<db folder>/models/`."""
-        return self.path.parent / "models"
+        """Where models go unless a command names a folder: `<db folder>/<db name>_models/`."""
+        return self.path.parent / f"{self.path.stem}_models"
 
     # --- connections ---------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ db_option = click.option(
     # readable=False: a warehouse the user may not read is explained by the warehouse layer.
     type=click.Path(dir_okay=False, readable=False, path_type=Path),
     default=None,
-    help="Warehouse file (default: $DEGAE_DB, then warehouse/degae.duckdb).",
+    help="Warehouse file (default: $DEGAE_DB, then ./degae.duckdb).",
 )
 
 
