@@ -1,6 +1,7 @@
 """Preprocessing fit on the training split only, in one streaming pass, saved beside the model:
-optionally |value| (the magnitude representation), VarianceThreshold on the values,
-StandardScaler on the kept genes, optional min-max to [0, 1] (the study's sigmoid output).
+values clipped to ±clip (0: none), optionally |value| (the magnitude representation),
+VarianceThreshold on the values, StandardScaler on the kept genes, optional min-max to [0, 1]
+(the study's sigmoid output).
 Exposed as NumPy and as a differentiable TensorFlow op.
 """
 
@@ -69,11 +70,16 @@ class Preprocessor:
     """Gene selection by variance, standardisation, and optional min-max, fit on training rows."""
 
     def __init__(
-        self, variance_threshold: float | None = None, minmax: bool = False, magnitude: bool = False
+        self,
+        variance_threshold: float | None = None,
+        minmax: bool = False,
+        magnitude: bool = False,
+        clip: float = 0.0,
     ) -> None:
         self.variance_threshold = variance_threshold
         self.minmax = minmax
         self.magnitude = magnitude
+        self.clip = float(clip)
         self.n_genes = 0
         self.n_samples = 0
         self.keep = np.zeros(0, dtype=np.int64)
@@ -84,8 +90,9 @@ class Preprocessor:
 
     @classmethod
     def for_data(cls, data: DataConfig) -> Preprocessor:
-        """An unfitted Preprocessor with the config's threshold, min-max and representation."""
-        return cls(data.variance_threshold, data.minmax, data.representation == "magnitude")
+        """An unfitted Preprocessor with the config's threshold, min-max, representation, clip."""
+        magnitude = data.representation == "magnitude"
+        return cls(data.variance_threshold, data.minmax, magnitude, data.clip_limit)
 
     @property
     def n_features(self) -> int:
@@ -129,9 +136,14 @@ class Preprocessor:
         self.z_range = np.where(span > 0, span, 1.0).astype(np.float32)
         return self
 
-    def represent(self, x: np.ndarray) -> np.ndarray:
-        """Raw log2FC as the model reads it: itself, or |log2FC| in the magnitude representation."""
+    def clipped(self, x: np.ndarray) -> np.ndarray:
+        """Raw values clipped to ±clip (as they are when clip is 0), float32."""
         x = np.asarray(x, dtype=np.float32)
+        return np.clip(x, -self.clip, self.clip) if self.clip > 0 else x
+
+    def represent(self, x: np.ndarray) -> np.ndarray:
+        """Raw values as the model reads them: clipped, then themselves or their magnitude."""
+        x = self.clipped(x)
         return np.abs(x) if self.magnitude else x
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
@@ -153,6 +165,8 @@ class Preprocessor:
         import tensorflow as tf
 
         x = tf.cast(x, tf.float32)
+        if self.clip > 0:
+            x = tf.clip_by_value(x, -self.clip, self.clip)
         if self.magnitude:
             x = tf.abs(x)
         if len(self.keep) != self.n_genes:  # no copy through gather when every gene is kept
@@ -175,6 +189,7 @@ class Preprocessor:
             else self.variance_threshold,
             minmax=self.minmax,
             magnitude=self.magnitude,
+            clip=self.clip,
             n_genes=self.n_genes,
             n_samples=self.n_samples,
             keep=self.keep,
@@ -192,7 +207,8 @@ class Preprocessor:
         with np.load(path) as f:
             threshold = float(f["variance_threshold"])
             magnitude = bool(f["magnitude"]) if "magnitude" in f.files else False
-            p = cls(None if np.isnan(threshold) else threshold, bool(f["minmax"]), magnitude)
+            clip = float(f["clip"]) if "clip" in f.files else 0.0  # older models: no clip
+            p = cls(None if np.isnan(threshold) else threshold, bool(f["minmax"]), magnitude, clip)
             p.n_genes = int(f["n_genes"])
             p.n_samples = int(f["n_samples"])
             p.keep = f["keep"]

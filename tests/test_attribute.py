@@ -324,3 +324,30 @@ def test_no_pair_to_attribute_says_why_and_exits_2_under_strict(compendium):
     result = CliRunner().invoke(main, [*args, "--strict"])
     assert result.exit_code == 2, result.output
     assert "nothing done: none of the" in result.output and "lower --threshold" in result.output
+
+
+@pytest.mark.parametrize("layers", [1, 2, 0], ids=["one-hidden", "two-hidden", "no-hidden"])
+def test_exact_rule_reads_the_residual_kind_a_sum_of_two_paths(layers):
+    """The residual encoder adds a frozen linear path to a ReLU network; the exact rule walks it
+    as one chain (relu(p) - relu(-p) carries the linear path) and stays complete."""
+    from degae_tools.models.autoencoder import LinearPath
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(scale=1.5, size=(30, N_GENES)).astype(np.float32)
+    prep = Preprocessor().fit([x])
+    z = prep.transform(x)
+    axes = np.linalg.svd(z - z.mean(0), full_matrices=False)[2][:4]
+    shape = {"neurons": 16, "layers": max(layers, 1)} if layers else {"neurons": 4, "layers": 1}
+    config = AutoencoderConfig(kind="residual", latent=None if not layers else 4, **shape)
+    _, encoder = build_autoencoder(prep.n_features, config, LinearPath(axes, z.mean(0)))
+    for weight in encoder.trainable_weights:  # a residual that is not zero, as after training
+        weight.assign(rng.normal(scale=0.3, size=weight.shape).astype(np.float32))
+    code = np.asarray(encoder(z))
+    head = build_head(code, 3, PredictConfig(hidden=6))
+    f = logit_function(prep, encoder, head)
+    rows, terms = np.arange(6), np.array([0, 1, 2, 0, 1, 2])
+    attr = integrated_gradients(f, x, rows, terms, rule="exact")
+    delta = logits(f, x[:6])[rows, terms] - logits(f, 0 * x[:1])[0, terms]
+    np.testing.assert_allclose(attr.sum(axis=1), delta, atol=1e-4)
+    fine = integrated_gradients(f, x, rows, terms, steps=2000, rule="riemann-middle")
+    np.testing.assert_allclose(attr, fine, atol=5e-3 * np.abs(attr).max())

@@ -137,3 +137,23 @@ def test_batch_norm_normalises_each_hidden_layer():
     names = [layer.name for layer in autoencoder.layers]
     assert {"encoder_0_norm", "decoder_0_norm"} <= set(names)
     assert autoencoder(np.ones((4, 30), "float32")).shape == (4, 30)
+
+
+def test_the_residual_kind_starts_at_pca_and_keeps_its_linear_path_frozen():
+    from degae_tools.models.autoencoder import LinearPath
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(50, 12)).astype("float32") @ rng.normal(size=(12, 12)).astype("float32")
+    mean = x.mean(axis=0)
+    axes = np.linalg.svd(x - mean, full_matrices=False)[2][:3]
+    config = AutoencoderConfig(kind="residual", neurons=16, latent=3, noise=0.5, hidden_dropout=0.2)
+    autoencoder, encoder = build_autoencoder(12, config, LinearPath(axes, mean))
+    np.testing.assert_allclose(encoder(x), (x - mean) @ axes.T, atol=1e-4)
+    np.testing.assert_allclose(autoencoder(x), (x - mean) @ axes.T @ axes + mean, atol=1e-4)
+    frozen = {w.path.split("/")[0] for w in autoencoder.non_trainable_weights}
+    assert {"pca_encoder", "pca_decoder"} <= frozen
+    assert not {"pca_encoder", "pca_decoder"} & {
+        w.path.split("/")[0] for w in autoencoder.trainable_weights
+    }
+    # noise and dropout act while training only
+    assert not np.allclose(autoencoder(x, training=True), autoencoder(x, training=False))

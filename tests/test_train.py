@@ -361,8 +361,14 @@ def with_signatures(db, tmp_path_factory):
     copy = tmp_path_factory.mktemp("signatures") / "w.duckdb"
     shutil.copy(db, copy)
     rng = np.random.default_rng(7)
-    ids = [f"sig:drug{i}" for i in range(40)]
     z = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 200)) + 0.3 * rng.normal(size=(40, 200))
+    return add_signatures(copy, "sig", z)
+
+
+def add_signatures(path, collection: str, z: np.ndarray):
+    """Store the rows of `z` (signatures x genes) as the collection's imported z-scores."""
+    n, n_genes = z.shape
+    ids = [f"{collection}:drug{i}" for i in range(n)]
     r, c = np.nonzero(np.ones_like(z, dtype=bool))
     values = pa.table(
         {"contrast_id": [ids[i] for i in r], "gene_index": c.astype(np.int32), "z": z[r, c]}
@@ -370,19 +376,21 @@ def with_signatures(db, tmp_path_factory):
     signatures = pa.table(
         {
             "contrast_id": ids,
-            "collection": ["sig"] * 40,
+            "collection": [collection] * n,
             "name": [i.split(":")[1] for i in ids],
-            "source_file": ["sig.tsv"] * 40,
-            "line": list(range(2, 42)),
-            "content_hash": [f"h{i}" for i in range(40)],
-            "n_genes": [200] * 40,
+            "source_file": [f"{collection}.tsv"] * n,
+            "line": list(range(2, n + 2)),
+            "content_hash": [f"{collection}{i}" for i in range(n)],
+            "n_genes": [n_genes] * n,
         }
     )
     runs = [RunRow(i, "done") for i in ids]
-    with Warehouse.open(copy, write=True) as wh, wh.transaction():
+    with Warehouse.open(path, write=True) as wh, wh.transaction():
         wh.insert("core.signatures", signatures)
-        write_de_results(wh, values, runs, source="import:sig", config="{}", stage="import")
-    return copy
+        write_de_results(
+            wh, values, runs, source=f"import:{collection}", config="{}", stage="import"
+        )
+    return path
 
 
 def test_a_collection_trains_on_its_chosen_values_split_by_signature(with_signatures, tmp_path):
@@ -540,3 +548,65 @@ def test_positive_control_the_autoencoder_finds_a_curved_manifold_pca_cannot(tmp
     test = {r["method"]: r for r in result.reconstruction if r["split"] == "test"}
     assert test["pca"]["latent_dim"] == test["autoencoder"]["latent_dim"] == MANIFOLD_DIM
     assert test["autoencoder"]["r2"] > test["pca"]["r2"] + MARGIN, test
+
+
+# --- clipping and the residual kind ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def huge_z(db, tmp_path_factory):
+    """A collection 'huge' whose z-scores have a few cells far out of range, as real imported
+    z-scores do (L1000's reach ±200) and beyond (1e20, whose square overflows float32)."""
+    copy = tmp_path_factory.mktemp("huge") / "w.duckdb"
+    shutil.copy(db, copy)
+    rng = np.random.default_rng(8)
+    z = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 200)) + 0.3 * rng.normal(size=(40, 200))
+    for row, gene, value in [(3, 5, 207.0), (11, 9, -1e20), (20, 40, 1e20), (4, 1, -180.0)]:
+        z[row, gene] = value
+    return add_signatures(copy, "huge", z)
+
+
+def test_values_are_clipped_before_standardising_so_every_method_stays_finite(huge_z, tmp_path):
+    config = AutoencoderConfig(collection="huge", value="z", latent=3, epochs=2, **QUICK)
+    assert config.data.clip is None and config.data.clip_limit == 10.0  # the rule for z
+    result = train(huge_z, config, model_dir=tmp_path / "m")
+    methods = {r["method"] for r in result.reconstruction}
+    assert {"autoencoder", "pca", "ica", "nmf_magnitude"} <= methods
+    assert all(np.isfinite(r["r2"]) and np.isfinite(r["mse"]) for r in result.reconstruction)
+    assert all(np.isfinite(h["loss"]) and np.isfinite(h["val_loss"]) for h in result.history)
+    prep = load_bundle(result.model_dir).preprocessor
+    assert prep.clip == 10.0
+    row = np.zeros((1, prep.n_genes), np.float32)
+    row[0, 9] = -1e20
+    assert np.array_equal(prep.transform(row), prep.transform(np.where(row < 0, -10, row)))
+    assert AutoencoderConfig(value="log2fc").data.clip_limit == 0.0  # none unless asked
+    assert AutoencoderConfig(value="z", clip=0).data.clip_limit == 0.0
+
+
+def test_the_residual_kind_starts_at_pca_and_saves_its_frozen_path(db, tmp_path):
+    """The residual autoencoder's PCA path is fitted on the training split and saved with the
+    model; with the initial weights among the candidates it ends no worse than PCA on the
+    validation rows it stopped on."""
+    config = AutoencoderConfig(
+        kind="residual",
+        latent=4,
+        noise=0.5,
+        hidden_dropout=0.2,
+        best_weights=True,
+        epochs=4,
+        **QUICK,
+    )
+    result = train(db, config, model_dir=tmp_path / "r", baselines=("pca",))
+    assert result.model_id.startswith("residual-")
+    score = {(r["method"], r["split"]): r["r2"] for r in result.reconstruction}
+    assert score[("autoencoder", "validation")] >= score[("pca", "validation")] - 1e-4
+    bundle = load_bundle(result.model_dir)
+    path = bundle.autoencoder.get_layer("pca_encoder")
+    assert not path.trainable
+    _, x = export.load_matrix(Warehouse.open(db), "degae", ("train",))
+    from sklearn.decomposition import PCA
+
+    axes = PCA(4).fit(bundle.preprocessor.transform(x)).components_
+    kernel = np.asarray(path.kernel)  # genes x k: the training split's principal axes
+    np.testing.assert_allclose(np.abs(kernel.T @ axes.T), np.eye(4), atol=1e-3)
+    assert 0 <= result.metrics["best_epoch"] <= 4

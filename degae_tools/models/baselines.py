@@ -3,12 +3,12 @@ and NMF at the autoencoder's latent size, fitted on the training split, and the 
 score (MSE and R² in standardised units) every method is measured by.
 
 PCA and FastICA read the standardised values, as the autoencoder's loss does. NMF needs values
-that are not negative, so it reads the magnitude representation: |value| of the kept genes, each
-divided by its training root mean square (scaled, never shifted, so nothing turns negative; the
-sign is dropped, not clipped). Its reconstruction is scored in the standardised units of |value|:
-the model's own units when the model reads magnitudes (method `nmf`); for a model that reads
-signed values it reconstructs another target, stored as `nmf_magnitude` and not comparable with
-the signed rows.
+that are not negative, so it reads the magnitude representation: |value| (clipped as the
+model's) of the kept genes, each divided by its training root mean square (scaled, never
+shifted, so nothing turns negative; the sign is dropped, not clipped). Its reconstruction is
+scored in the standardised units of |value|: the model's own units when the model reads
+magnitudes (method `nmf`); for a model that reads signed values it reconstructs another target,
+stored as `nmf_magnitude` and not comparable with the signed rows.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from degae_tools.models.config import BASELINES
 from degae_tools.models.training import rebatch
 from degae_tools.preprocess import Preprocessor
+
+if TYPE_CHECKING:
+    from degae_tools.models.autoencoder import LinearPath
 
 # PCA holds the standardised training rows in memory up to this size, else runs incrementally;
 # FastICA and NMF fit on at most this much (every n-th training row beyond it).
@@ -124,17 +127,34 @@ def fit_baselines(
 
 def fit_pca(train: Blocks, n_train: int, preprocessor: Preprocessor, k: int, seed: int) -> Baseline:
     """PCA of the standardised training rows; incremental when they would not fit in memory."""
+    pca = _pca(train, n_train, preprocessor.n_features, preprocessor.standardise, k, seed)
+    return Baseline("pca", k, pca, preprocessor.standardise, preprocessor.standardise)
+
+
+def principal_axes(
+    train: Blocks, n_train: int, preprocessor: Preprocessor, k: int, seed: int
+) -> LinearPath:
+    """The top-k principal axes and the mean of the training rows as the model reads them
+    (`preprocessor.transform`): the residual autoencoder's frozen linear path."""
+    from degae_tools.models.autoencoder import LinearPath
+
+    k = min(k, n_train, preprocessor.n_features)
+    pca = _pca(train, n_train, preprocessor.n_features, preprocessor.transform, k, seed)
+    return LinearPath(pca.components_.astype(np.float32), pca.mean_.astype(np.float32))
+
+
+def _pca(train: Blocks, n_train: int, n_features: int, view: Callable, k: int, seed: int) -> Any:
+    """sklearn's PCA of `view` of the training rows, or IncrementalPCA beyond IN_MEMORY_BYTES."""
     from sklearn.decomposition import PCA, IncrementalPCA
 
-    if n_train * preprocessor.n_features * 4 <= IN_MEMORY_BYTES:
-        z = np.concatenate([preprocessor.standardise(x) for x in train()])
-        pca = PCA(n_components=k, random_state=seed).fit(z)
-    else:
-        pca = IncrementalPCA(n_components=k)
-        for x in rebatch(train(), max(k, 1024)):
-            if len(x) >= k:
-                pca.partial_fit(preprocessor.standardise(x))
-    return Baseline("pca", k, pca, preprocessor.standardise, preprocessor.standardise)
+    if n_train * n_features * 4 <= IN_MEMORY_BYTES:
+        z = np.concatenate([view(x) for x in train()])
+        return PCA(n_components=k, random_state=seed).fit(z)
+    pca = IncrementalPCA(n_components=k)
+    for x in rebatch(train(), max(k, 1024)):
+        if len(x) >= k:
+            pca.partial_fit(view(x))
+    return pca
 
 
 def fit_ica(x: np.ndarray, preprocessor: Preprocessor, k: int, seed: int) -> Baseline:
@@ -154,7 +174,7 @@ def fit_nmf(x: np.ndarray, preprocessor: Preprocessor, k: int, seed: int) -> Bas
     from sklearn.decomposition import NMF
     from sklearn.exceptions import ConvergenceWarning
 
-    magnitude = np.abs(np.asarray(x, dtype=np.float32)[:, preprocessor.keep])
+    magnitude = np.abs(preprocessor.clipped(x)[:, preprocessor.keep])
     rms = np.sqrt((magnitude.astype(np.float64) ** 2).mean(axis=0))
     rms = np.where(rms > 0, rms, 1.0).astype(np.float32)
     if preprocessor.magnitude:
@@ -165,10 +185,10 @@ def fit_nmf(x: np.ndarray, preprocessor: Preprocessor, k: int, seed: int) -> Bas
         scale, method = np.where(std > 0, std, 1.0).astype(np.float32), "nmf_magnitude"
 
     def view(rows: np.ndarray) -> np.ndarray:
-        return np.abs(np.asarray(rows, dtype=np.float32)[..., preprocessor.keep]) / rms
+        return np.abs(preprocessor.clipped(rows)[..., preprocessor.keep]) / rms
 
     def truth(rows: np.ndarray) -> np.ndarray:
-        return (np.abs(np.asarray(rows, dtype=np.float32)[..., preprocessor.keep]) - mean) / scale
+        return (np.abs(preprocessor.clipped(rows)[..., preprocessor.keep]) - mean) / scale
 
     nmf = NMF(n_components=k, init="nndsvda", random_state=seed, max_iter=400)
     with warnings.catch_warnings():

@@ -23,7 +23,7 @@ from typing import Any
 
 from degae_tools.errors import ModelError
 
-KINDS = ("dense", "sparse", "denoising", "variational")
+KINDS = ("dense", "sparse", "denoising", "variational", "residual")
 OUTPUT_ACTIVATIONS = ("linear", "sigmoid")
 CODE_ACTIVATIONS = ("relu", "linear")
 DISTRIBUTE = ("none", "mirrored")
@@ -41,7 +41,13 @@ LATER_FIELDS = {
     "weight_decay": 0.0,
     "collection": COMPENDIUM,
     "value": "log2fc",
+    "hidden_dropout": 0.0,
+    "best_weights": False,
+    "clip": None,
 }
+# The clip each value kind gets unless --clip says otherwise (0: none). L1000's moderated z reach
+# ±200 on a few genes of a few signatures; unclipped, those cells dominate the standardised scale.
+DEFAULT_CLIP = {"z": 10.0, "t": 0.0, "log2fc": 0.0}
 # Runtime settings that older config.json files stored with the model (ignored when read back).
 FORMER_CONFIG_FIELDS = ("mixed_precision", "xla", "distribute")
 
@@ -62,7 +68,9 @@ class Architecture:
         metadata={
             "choices": KINDS,
             "help": "dense (the study's), sparse (L1 on the code), denoising (input noise and "
-            "dropout) or variational (beta-VAE).",
+            "dropout), variational (beta-VAE) or residual (a frozen PCA path, fitted on the "
+            "training split, plus a non-linear residual that starts at zero: training starts "
+            "at PCA's reconstruction).",
         },
     )
     neurons: int = field(default=2000, metadata={"help": "Width of the first encoder layer."})
@@ -92,8 +100,13 @@ class Architecture:
         },
     )
     l1: float = field(default=1e-5, metadata={"help": "sparse: L1 on the code."})
-    noise: float = field(default=0.1, metadata={"help": "denoising: Gaussian input noise (sd)."})
+    noise: float = field(
+        default=0.1, metadata={"help": "denoising and residual: Gaussian input noise (sd)."}
+    )
     dropout: float = field(default=0.0, metadata={"help": "denoising: input dropout rate."})
+    hidden_dropout: float = field(
+        default=0.0, metadata={"help": "Dropout after each hidden layer (any kind)."}
+    )
     beta: float = field(default=1.0, metadata={"help": "variational: weight of the KL term."})
     batch_norm: bool = field(
         default=False, metadata={"help": "Batch normalisation after each hidden layer."}
@@ -115,6 +128,7 @@ class Architecture:
                     f"code_activation must be one of {CODE_ACTIVATIONS}",
                 ),
                 (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
+                (0 <= self.hidden_dropout < 1, "hidden_dropout must be in [0, 1)"),
                 (min(self.noise, self.l1, self.beta) >= 0, "noise, l1, beta must be >= 0"),
             ],
             "AutoencoderConfig",
@@ -142,6 +156,14 @@ class Training:
         default=False, metadata={"help": "Stop when val_loss stops improving."}
     )
     patience: int = field(default=10, metadata={"help": "Epochs without improvement to stop."})
+    best_weights: bool = field(
+        default=False,
+        metadata={
+            "help": "End at the weights of the epoch with the lowest val_loss, the initial "
+            "weights included (a residual model then never ends worse than PCA on the "
+            "validation rows)."
+        },
+    )
     kl_warmup_epochs: int = field(
         default=10, metadata={"help": "variational: epochs for the KL weight to reach beta."}
     )
@@ -196,6 +218,14 @@ class DataConfig:
     minmax: bool = field(
         default=False, metadata={"help": "Scale standardised genes to [0, 1] (study)."}
     )
+    clip: float | None = field(
+        default=None,
+        metadata={
+            "help": "Clip values to [-CLIP, CLIP] before the representation and standardising, "
+            "when training and whenever the model reads values. Default: 10 for z (imported "
+            "moderated z-scores reach ±200 on a few genes), none for log2fc and t. 0: no clip."
+        },
+    )
 
     def __post_init__(self) -> None:
         _require(
@@ -206,9 +236,15 @@ class DataConfig:
                 ),
                 (self.value in VALUES, f"value must be one of {VALUES}, got {self.value!r}"),
                 (bool(self.collection), "collection must be named"),
+                (self.clip is None or self.clip >= 0, f"clip must be >= 0, got {self.clip}"),
             ],
             "AutoencoderConfig",
         )
+
+    @property
+    def clip_limit(self) -> float:
+        """The clip applied: `clip`, or the value kind's default when unset (0: none)."""
+        return DEFAULT_CLIP[self.value] if self.clip is None else float(self.clip)
 
 
 @dataclass(frozen=True)

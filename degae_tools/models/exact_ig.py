@@ -30,9 +30,11 @@ import numpy as np
 import tensorflow as tf
 
 from degae_tools.errors import ModelError
+from degae_tools.models.autoencoder import PCA_ENCODER
 
 # Layers that are the identity at inference (training=False).
 IDENTITY_LAYERS = ("InputLayer", "GaussianNoise", "Dropout", "KLDivergence", "Sampling")
+# (The residual kind's encoder is a sum of two paths: `_residual_chain` rewrites it as a chain.)
 # The VAE's log-variance branch feeds only the KL loss and sampling, never the code at inference.
 OFF_PATH_LAYERS = ("z_log_var",)
 PROBE = 1e-6  # how far past a segment's start its activation pattern is read
@@ -48,6 +50,8 @@ class Affine:
 
 
 def _layers_of(model: keras.Model) -> list[Affine]:
+    if any(layer.name == PCA_ENCODER for layer in model.layers):
+        return _residual_chain(model)
     out: list[Affine] = []
     for layer in model.layers:
         kind = type(layer).__name__
@@ -69,6 +73,48 @@ def _layers_of(model: keras.Model) -> list[Affine]:
         else:
             raise ModelError(f"exact IG: layer {layer.name} ({kind}) is not piecewise linear")
     return out
+
+
+def _residual_chain(encoder: keras.Model) -> list[Affine]:
+    """The residual encoder, code = (x P + b_P) + r(x), as one chain: the linear path p rides
+    beside the hidden ReLU layers as relu(p) and relu(-p) (p = relu(p) - relu(-p)), and the
+    code layer adds them back. The chain's first layer is [W_1 | P | -P]."""
+    dense = {layer.name: layer for layer in encoder.layers if type(layer).__name__ == "Dense"}
+    if any(type(layer).__name__ == "BatchNormalization" for layer in encoder.layers):
+        raise ModelError("exact IG: a residual encoder with batch normalisation is not read")
+    hidden = [dense[f"encoder_{i}"] for i in range(len(dense)) if f"encoder_{i}" in dense]
+    path, last = dense[PCA_ENCODER], dense["code_residual"]
+    p_w, p_b = tf.convert_to_tensor(path.kernel), tf.convert_to_tensor(path.bias)
+    r_w, r_b = tf.convert_to_tensor(last.kernel), tf.convert_to_tensor(last.bias)
+    if not hidden:
+        return [Affine(r_w + p_w, r_b + p_b, False)]
+    k = int(p_w.shape[1])
+    eye = tf.eye(k, dtype=p_w.dtype)
+    first = hidden[0]
+    out = [
+        Affine(
+            tf.concat([first.kernel, p_w, -p_w], axis=1),
+            tf.concat([first.bias, p_b, -p_b], axis=0),
+            True,
+        )
+    ]
+    for layer in hidden[1:]:
+        w = tf.convert_to_tensor(layer.kernel)
+        out.append(
+            Affine(_block_diagonal(w, eye), tf.concat([layer.bias, tf.zeros(2 * k)], 0), True)
+        )
+    out.append(Affine(tf.concat([r_w, eye, -eye], axis=0), r_b, False))
+    return out
+
+
+def _block_diagonal(w: tf.Tensor, eye: tf.Tensor) -> tf.Tensor:
+    """[[w, 0, 0], [0, I, 0], [0, 0, I]]: a hidden layer that passes relu(p), relu(-p) along."""
+    k = int(eye.shape[0])
+    rows, cols = int(w.shape[0]), int(w.shape[1])
+    top = tf.concat([w, tf.zeros((rows, 2 * k), w.dtype)], axis=1)
+    mid = tf.concat([tf.zeros((k, cols), w.dtype), eye, tf.zeros((k, k), w.dtype)], axis=1)
+    bottom = tf.concat([tf.zeros((k, cols + k), w.dtype), eye], axis=1)
+    return tf.concat([top, mid, bottom], axis=0)
 
 
 class PiecewiseNetwork:

@@ -52,6 +52,7 @@ class TrainingData:
     n_inputs: int
     n_features: int
     transform: Callable[[Any], Any] | None = None
+    linear_path: Any = None  # the residual kind's frozen PCA path (autoencoder.LinearPath)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Fitted:
     encoder: Any
     history: list[dict[str, float]]
     ran_on: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int | None = None
 
 
 class EpochStream:
@@ -111,6 +113,30 @@ class EpochLog(keras.callbacks.Callback):
                 "seconds": time.perf_counter() - self.started,
             }
         )
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the lowest val_loss so far, the initial weights (epoch 0, scored
+    before training) included, and puts them back at the end of the last epoch, before the
+    Checkpointer saves it. A resumed fit starts its candidates at the checkpoint's weights."""
+
+    def __init__(self, config: AutoencoderConfig, initial_loss: float) -> None:
+        super().__init__()
+        self.epochs = config.training.epochs
+        self.best = initial_loss
+        self.best_epoch = 0
+        self.best_weights: list[Any] | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.best_weights = self.model.get_weights()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        loss = float((logs or {}).get("val_loss", math.nan))
+        if loss < self.best:
+            self.best, self.best_epoch = loss, epoch + 1
+            self.best_weights = self.model.get_weights()
+        if epoch + 1 >= self.epochs or self.model.stop_training:
+            self.model.set_weights(self.best_weights)
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -176,8 +202,10 @@ def make_callbacks(
     history: list[dict[str, float]],
     plan: CheckpointPlan | None,
     restored: dict[str, Any] | None,
+    best: BestWeights | None = None,
 ) -> list[Any]:
-    """EpochLog, ReduceLROnPlateau, EarlyStopping (if asked) and the Checkpointer (if planned)."""
+    """EpochLog, ReduceLROnPlateau, EarlyStopping (if asked), BestWeights (if given) and the
+    Checkpointer (if planned)."""
     reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", verbose=0, **REDUCE_LR)
     training = config.training
     stopper = (
@@ -188,6 +216,8 @@ def make_callbacks(
     callbacks = [EpochLog(config, stream, history), reduce_lr]
     if stopper is not None:
         callbacks.append(stopper)
+    if best is not None:
+        callbacks.append(best)
     if plan is not None:
         callbacks.append(Checkpointer(config, plan, history, reduce_lr, stopper, restored))
     return callbacks
@@ -204,7 +234,7 @@ def fit_autoencoder(
     strategy = configure_runtime(runtime, config.training.seed)
     restored = resumable_state(checkpoint, config)
     with strategy.scope():
-        autoencoder, encoder = build_autoencoder(data.n_features, config)
+        autoencoder, encoder = build_autoencoder(data.n_features, config, data.linear_path)
         autoencoder.compile(optimizer=optimizer(config), loss="mse", jit_compile=runtime.xla)
         if restored is not None:
             restore_checkpoint(checkpoint.folder, autoencoder)
@@ -218,13 +248,16 @@ def fit_autoencoder(
         lambda: data.train(stream.epoch), data.n_inputs, data.n_train, batch, data.transform
     )
     val_ds = tf_dataset(data.validation, data.n_inputs, data.n_validation, batch, data.transform)
+    best = None
+    if config.training.best_weights and initial_epoch < config.training.epochs:
+        best = BestWeights(config, float(autoencoder.evaluate(val_ds, verbose=0)))
     if initial_epoch < config.training.epochs:
         autoencoder.fit(
             train_ds,
             validation_data=val_ds,
             epochs=config.training.epochs,
             initial_epoch=initial_epoch,
-            callbacks=make_callbacks(config, stream, history, checkpoint, restored),
+            callbacks=make_callbacks(config, stream, history, checkpoint, restored, best),
             verbose=verbose,
             shuffle=False,  # the stream shuffles itself, per (seed, epoch)
         )
@@ -232,7 +265,8 @@ def fit_autoencoder(
         "replicas": strategy.num_replicas_in_sync,
         "xla_compiled": bool(autoencoder.jit_compile),
     }
-    return Fitted(autoencoder, encoder, history, ran_on)
+    best_epoch = None if best is None else best.best_epoch
+    return Fitted(autoencoder, encoder, history, ran_on, best_epoch)
 
 
 def optimizer(config: AutoencoderConfig) -> Any:

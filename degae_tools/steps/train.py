@@ -25,7 +25,12 @@ import pyarrow as pa
 
 from degae_tools import console
 from degae_tools.errors import ModelError
-from degae_tools.models.baselines import BASELINES, fit_baselines, score_split
+from degae_tools.models.baselines import (
+    BASELINES,
+    fit_baselines,
+    principal_axes,
+    score_split,
+)
 from degae_tools.models.bundle import ModelCard, ModelFolder, save_model
 from degae_tools.models.config import AutoencoderConfig, DataConfig, Runtime
 from degae_tools.models.training import (
@@ -69,7 +74,7 @@ class Splits:
         """Rows in a split."""
         return len(self.ids[split])
 
-    def training_data(self) -> TrainingData:
+    def training_data(self, linear_path: Any = None) -> TrainingData:
         """The training and validation streams, preprocessed in the tf.data graph."""
         prep = self.preprocessor
         return TrainingData(
@@ -80,6 +85,7 @@ class Splits:
             n_inputs=prep.n_genes,
             n_features=prep.n_features,
             transform=prep.tf_transform,
+            linear_path=linear_path,
         )
 
     @classmethod
@@ -279,15 +285,27 @@ class FitRecord:
 
     history: list[dict[str, float]]
     ran_on: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int | None = None
 
 
 def fit(
     config: AutoencoderConfig, runtime: Runtime, splits: Splits, plan: CheckpointPlan
 ) -> FitRecord:
     """Fit and checkpoint. The fitted model (with Adam's slots, twice its weights) is released on
-    return: its last checkpoint holds what the model folder needs."""
-    fitted = fit_autoencoder(config, splits.training_data(), runtime, plan, keras_verbosity())
-    return FitRecord(fitted.history, fitted.ran_on)
+    return: its last checkpoint holds what the model folder needs. The residual kind's frozen
+    PCA path is fitted on the training split first."""
+    linear_path = None
+    if config.kind == "residual":
+        linear_path = principal_axes(
+            splits.blocks["train"],
+            splits.n("train"),
+            splits.preprocessor,
+            config.latent_dim,
+            config.training.seed,
+        )
+    data = splits.training_data(linear_path)
+    fitted = fit_autoencoder(config, data, runtime, plan, keras_verbosity())
+    return FitRecord(fitted.history, fitted.ran_on, fitted.best_epoch)
 
 
 def keras_verbosity() -> int:
@@ -358,6 +376,7 @@ def train_metrics(
     epoch_seconds = [h["seconds"] for h in history]
     return {
         "epochs_run": len(history),
+        "best_epoch": fitted.best_epoch,
         "loss": history[-1]["loss"] if history else None,
         "val_loss": history[-1]["val_loss"] if history else None,
         **{f"n_{s}": splits.n(s) for s in export.SPLITS},
