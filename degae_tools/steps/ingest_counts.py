@@ -163,10 +163,12 @@ def check_wide(
     batch: pa.RecordBatch, runs: tuple[str, ...], gene_index: np.ndarray, seen: np.ndarray
 ) -> Checked:
     """Keep the rows with a known gene not seen before and counts that are non-negative
-    integers; the others become problems. `seen` marks the genes met so far."""
+    integers (the query's int32 columns, NULL where a count is not); the others become
+    problems. `seen` marks the genes met so far."""
     known = gene_index >= 0
     index = np.where(known, gene_index, 0)
-    counts, good_counts = int32_counts([batch.column(j + 1) for j in range(len(runs))])
+    counts = [batch.column(j + 1) for j in range(len(runs))]
+    good_counts = complete_rows(counts, len(index))
     first = np.zeros(len(index), dtype=bool)
     first[np.unique(index, return_index=True)[1]] = True
     repeated = known & (seen[index] | ~first)
@@ -178,23 +180,28 @@ def check_wide(
         for i in np.flatnonzero(~keep)
     ]
     if problems:
-        index, counts = index[keep], [c[keep] for c in counts]
-    columns = [pa.array(index.astype(np.int32)), *map(pa.array, counts)]
+        kept = int32_array(np.flatnonzero(keep))
+        index, counts = index[keep], [c.take(kept) for c in counts]
+    columns = [int32_array(index), *counts]
     return Checked(pa.table(columns, names=["gene_index", *runs]), problems)
 
 
-def int32_counts(columns: list[pa.Array]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Each column as int32, and the rows whose every count is a non-negative integer that fits
-    int32 (read as doubles: 1.5, -3, 3e9 and an empty cell, NaN, are refused, not rounded)."""
-    good = np.ones(len(columns[0]) if columns else 0, dtype=bool)
-    counts = []
-    with np.errstate(invalid="ignore"):
-        for column in columns:
-            values = column.fill_null(np.nan).to_numpy() if column.null_count else column.to_numpy()
-            as_int = values.astype(np.int32)  # out of range and NaN become INT32_MIN
-            good &= (as_int == values) & (as_int >= 0)
-            counts.append(as_int)
-    return counts, good
+def int32_array(values: np.ndarray) -> pa.Array:
+    """NumPy values as an Arrow int32 array (pa.array would import pandas: a second of a
+    command's start)."""
+    values = np.ascontiguousarray(values, dtype=np.int32)
+    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(values)])
+
+
+def complete_rows(columns: list[pa.Array], n_rows: int) -> np.ndarray:
+    """The rows where no column is null (every count usable), from the validity bitmaps."""
+    good = np.ones(n_rows, dtype=bool)
+    for column in columns:
+        if column.null_count:
+            bits = np.frombuffer(column.buffers()[0], dtype=np.uint8)
+            valid = np.unpackbits(bits, count=column.offset + n_rows, bitorder="little")
+            good &= valid[column.offset :].view(bool)
+    return good
 
 
 def row_problem(gene_id: str | None, known: bool, good_counts: bool, repeated: bool) -> Problem:
