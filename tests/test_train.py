@@ -268,6 +268,8 @@ def test_cli_train_prints_the_table_and_stores_the_model(db, tmp_path):
             "train",
             "--db",
             str(db),
+            "--kind",
+            "dense",
             "--neurons",
             "32",
             "--layers",
@@ -385,7 +387,22 @@ def add_signatures(path, collection: str, z: np.ndarray):
         }
     )
     runs = [RunRow(i, "done") for i in ids]
+    held = {
+        "collection": collection,
+        "kind": "signatures",
+        "value_kinds": [["z"]],
+        "score": "z",
+        "species": "hsapiens",
+        "gene_id_system": "entrez",
+        "n_rows": n,
+        "n_genes_mapped": n_genes,
+        "n_genes_unmapped": 0,
+    }
     with Warehouse.open(path, write=True) as wh, wh.transaction():
+        wh.insert(
+            "core.collections",
+            pa.table({k: v if k == "value_kinds" else [v] for k, v in held.items()}),
+        )
         wh.insert("core.signatures", signatures)
         write_de_results(
             wh, values, runs, source=f"import:{collection}", config="{}", stage="import"
@@ -610,3 +627,21 @@ def test_the_residual_kind_starts_at_pca_and_saves_its_frozen_path(db, tmp_path)
     kernel = np.asarray(path.kernel)  # genes x k: the training split's principal axes
     np.testing.assert_allclose(np.abs(kernel.T @ axes.T), np.eye(4), atol=1e-3)
     assert 0 <= result.metrics["best_epoch"] <= 4
+
+
+def test_train_defaults_are_the_residual_kind_on_the_collection_own_values(huge_z, tmp_path):
+    """`train --collection NAME` with no other choice trains the product's defaults on the
+    values the collection holds (z here), and refuses a value kind it does not hold."""
+    model_dir = tmp_path / "m"
+    args = ["--json", "train", "--db", str(huge_z), "--collection", "huge", "--latent", "3"]
+    args += ["--epochs", "2", "--batch-size", "8", "--model-dir", str(model_dir)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["model_id"].startswith("residual-")
+    config = load_bundle(model_dir).config
+    assert config == AutoencoderConfig.product(
+        collection="huge", value="z", latent=3, epochs=2, batch_size=8
+    )
+    refused = CliRunner().invoke(main, [*args[1:6], "--value", "log2fc"])
+    assert refused.exit_code == 2
+    assert "holds z, not log2fc" in refused.output and "--value z" in refused.output

@@ -20,6 +20,7 @@ from degae_tools.cli.base import (
 from degae_tools.cli.options import config_options
 from degae_tools.models.config import (
     BASELINES,
+    PRODUCT_DEFAULTS,
     Architecture,
     AutoencoderConfig,
     DataConfig,
@@ -31,12 +32,14 @@ from degae_tools.models.config import (
 from degae_tools.models.go_config import AttributeConfig, PredictConfig, ValidateConfig
 from degae_tools.signature_config import SimilarConfig
 
+# train's defaults are the product's (the residual kind); search keeps the dataclasses' own.
 train_options = [
-    config_options(Architecture),
-    config_options(Training),
-    config_options(DataConfig),
+    config_options(Architecture, defaults=PRODUCT_DEFAULTS),
+    config_options(Training, defaults=PRODUCT_DEFAULTS),
+    config_options(DataConfig, defaults={"value": None}),
     config_options(Runtime),
 ]
+search_options = [config_options(Training), config_options(DataConfig), config_options(Runtime)]
 split_option = click.option(
     "--split",
     "split_name",
@@ -90,7 +93,11 @@ def train(
 ) -> None:
     """Train an autoencoder on a collection's values; store the model, history and latent codes.
 
-    Example: degae-tools train --collection l1000 --value z --latent 8 --neurons 512
+    The defaults are the residual kind (a frozen PCA path plus a non-linear residual) with
+    --neurons 512 --noise 0.5 --hidden-dropout 0.2 --best-weights; --kind dense --neurons 2000
+    --noise 0.1 --hidden-dropout 0 --no-best-weights is the reference study's network.
+
+    Example: degae-tools train --collection l1000 --latent 8 (its values: z, as imported)
     """
     from degae_tools.plots import plot_history
     from degae_tools.steps import train as step
@@ -98,6 +105,8 @@ def train(
 
     runtime = take(Runtime, fields)
     with Warehouse.open(resolve_db(db), write=True) as wh:
+        if fields["value"] is None:
+            fields["value"] = step.collection_value(wh, fields["collection"])
         result = step.train(
             wh,
             AutoencoderConfig(**fields),
@@ -143,7 +152,7 @@ def _baselines(text: str) -> tuple[str, ...]:
 @db_option
 @config_options(SearchConfig, only=("neurons", "layers", "n_trials", "folds"))
 @config_options(Architecture, exclude=("neurons", "layers"))
-@_with(train_options[1:])
+@_with(search_options)
 @split_option
 @click.option("--search-id", default=None, help="Default: a hash of the settings and warehouse.")
 @click.option("--plot-dir", type=click.Path(file_okay=False, path_type=Path), default=None)

@@ -12,6 +12,7 @@ AutoencoderConfig. Field names are unique across the four parts, so a config is
 saved as one flat JSON object, and older flat `config.json` files still load.
 Defaults are the reference study's (2,000 units, 1 layer, Adam 1e-3, batch 128, 50 epochs) but
 for the output: linear on standardised data (the study: sigmoid, see `AutoencoderConfig.study`).
+The `train` command's defaults are the product's (`AutoencoderConfig.product`, PRODUCT_DEFAULTS).
 """
 
 from __future__ import annotations
@@ -198,7 +199,8 @@ class DataConfig:
         metadata={
             "choices": VALUES,
             "help": "The per-gene value read: log2FC, limma's moderated t, or the z-score of "
-            "imported signatures.",
+            "imported signatures. train's default: the collection's own (core.collections.score; "
+            "log2fc for the compendium).",
         },
     )
     representation: str = field(
@@ -284,6 +286,18 @@ class Runtime:
         )
 
 
+# The `train` command's defaults, and `AutoencoderConfig.product()`: the residual kind, as
+# measured on the real L1000 signatures (held-out R² at latent 8: 1.15x PCA's through the train
+# step, bench/l1000_sequence.py; 3-fold CV on the training split at latent 4-128,
+# bench/l1000_explore.py). The dataclass defaults stay the reference study's.
+PRODUCT_DEFAULTS: dict[str, Any] = {
+    "kind": "residual",
+    "neurons": 512,
+    "noise": 0.5,
+    "hidden_dropout": 0.2,
+    "best_weights": True,
+}
+
 PARTS = {"architecture": Architecture, "training": Training, "data": DataConfig}
 PART_OF = {f.name: part for part, cls in PARTS.items() for f in dataclasses.fields(cls)}
 RUNTIME_FIELDS = frozenset(f.name for f in dataclasses.fields(Runtime))
@@ -325,6 +339,12 @@ class AutoencoderConfig:
         """The reference study's setting: sigmoid output on min-max scaled data, threshold 1."""
         base = {"output_activation": "sigmoid", "minmax": True, "variance_threshold": 1.0}
         return cls(**{**base, **overrides})
+
+    @classmethod
+    def product(cls, **overrides: Any) -> AutoencoderConfig:
+        """The `train` command's defaults (PRODUCT_DEFAULTS): the residual kind, 512 hidden
+        units, input noise 0.5, hidden dropout 0.2, ending at the best validation weights."""
+        return cls(**{**PRODUCT_DEFAULTS, **overrides})
 
     @property
     def kind(self) -> str:

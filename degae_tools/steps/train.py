@@ -43,8 +43,11 @@ from degae_tools.models.training import (
 )
 from degae_tools.preprocess import Preprocessor, RunningMoments
 from warehouse import Warehouse, export
+from warehouse.queries import Query
 
 Blocks = Callable[[], Iterable[np.ndarray]]
+COLLECTION_VALUES = Query("train/collection_values")
+VALUE_KIND = {column: kind for kind, column in export.VALUE_COLUMN.items()}
 
 
 @dataclass
@@ -182,9 +185,31 @@ def train(
 # --- data -----------------------------------------------------------------------------------------
 
 
+def collection_value(wh: Warehouse, collection: str) -> str:
+    """The value kind a collection is scored by (core.collections.score: z for L1000's imported
+    z-scores); log2fc for the compendium and for collections the warehouse does not know."""
+    found = wh.rows(COLLECTION_VALUES, {"collection": collection})
+    return VALUE_KIND.get(found[0][1], "log2fc") if found else "log2fc"
+
+
+def check_collection_value(wh: Warehouse, data: DataConfig) -> None:
+    """Refuse a value kind the collection does not hold (it would train on zeros)."""
+    found = wh.rows(COLLECTION_VALUES, {"collection": data.collection})
+    if not found:
+        return
+    kinds, score = found[0]
+    if export.VALUE_COLUMN[data.value] not in kinds:
+        held = ", ".join(VALUE_KIND.get(k, k) for k in kinds)
+        raise ModelError(
+            f"collection {data.collection!r} holds {held}, not {data.value}: "
+            f"train it with --value {VALUE_KIND.get(score, score)}"
+        )
+
+
 def prepare_split(wh: Warehouse, config: AutoencoderConfig, split_name: str) -> dict[str, Any]:
     """The collection's split stored (new contrasts assigned), and the warehouse snapshot."""
     export.check_value(wh, config.data.value)
+    check_collection_value(wh, config.data)
     export.ensure_split(wh, split_name, collection=config.data.collection)
     return export.warehouse_snapshot(wh)
 
