@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from tests.helpers import rows as warehouse_rows
 from tests.warehouse_fixtures import tiny_warehouse
 from warehouse import Warehouse
 from warehouse.export import LABEL_COLUMNS as WAREHOUSE_LABEL_COLUMNS
+from warehouse.export import load_matrix
 
 N_GENES = 200
 
@@ -209,3 +211,23 @@ def test_no_term_with_enough_positives_says_why_and_exits_2_only_under_strict(co
     assert relaxed.exit_code == 0 and strict.exit_code == 2
     assert "nothing done: no GO term has 10000 positive" in relaxed.output
     assert "lower --min-positives" in strict.output
+
+
+def test_the_head_reads_the_value_kind_its_model_was_trained_on(compendium):
+    """A model trained on t (or an imported collection's z) is scored and attributed on t, not
+    on log2FC: predict, attribute and validate read the kind in the model's config.json."""
+    db, model_dir = compendium
+    card = model_dir / "config.json"
+    saved = json.loads(card.read_text())
+    assert predict.model_value(model_dir) == saved["config"].get("value", "log2fc") == "log2fc"
+    saved["config"]["value"] = "t"
+    card.write_text(json.dumps(saved))
+    assert predict.model_value(model_dir) == "t"
+    with Warehouse.open(db) as wh:
+        test = predict.head_split(wh, predict.open_predictor(wh, model_dir), "test")
+        split_name = predict.choose_split(wh)
+        ids, t = load_matrix(wh, split_name, ["test"], "t")
+        _, log2fc = load_matrix(wh, split_name, ["test"], "log2fc")
+    assert test.contrast_ids == ids
+    np.testing.assert_array_equal(test.x, t)
+    assert not np.allclose(test.x, log2fc)

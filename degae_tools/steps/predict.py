@@ -101,7 +101,7 @@ def run(wh: Warehouse, model_dir: Path, config: PredictConfig = PredictConfig())
     model_dir = Path(model_dir)
     bundle = load_bundle(model_dir)
     config = replace(config, split_name=choose_split(wh, config.split_name, bundle.split_name))
-    data = read_labelled_splits(wh, config)
+    data = read_labelled_splits(wh, config, bundle.config.data.value)
     console.say(f"GO head: {len(data.go_ids)} terms, {len(data.train.x)} training contrasts")
     fitted = fit_predictors(bundle, data, config)
     metrics = pl.concat(
@@ -214,12 +214,16 @@ def choose_split(wh: Warehouse, *preferred: str | None) -> str:
 
 
 def load_split(
-    wh: Warehouse, split: str, go_ids: list[str] | None, config: PredictConfig
+    wh: Warehouse,
+    split: str,
+    go_ids: list[str] | None,
+    config: PredictConfig,
+    value: str = "log2fc",
 ) -> SplitData:
-    """Raw log2FC rows of one split of `config.split_name` and their GO labels (every term
-    enriched in the split when `go_ids` is None)."""
+    """Raw rows (the model's value kind: log2FC, t or z) of one split of `config.split_name`
+    and their GO labels (every term enriched in the split when `go_ids` is None)."""
     with wh.session() as con:
-        ids, x = load_matrix(con, config.split_name, [split])
+        ids, x = load_matrix(con, config.split_name, [split], value)
         y, go_ids = go_label_matrix(
             con, ids, go_ids=go_ids, column=config.label_column, threshold=config.threshold
         )
@@ -229,21 +233,30 @@ def load_split(
 def head_split(wh: Warehouse, predictor: Predictor, split: str) -> SplitData:
     """One split of the split set the head was fitted on, labelled with the head's terms."""
     config = replace(predictor.config, split_name=choose_split(wh, predictor.config.split_name))
-    return load_split(wh, split, predictor.go_ids, config)
+    return load_split(wh, split, predictor.go_ids, config, model_value(predictor.model_dir))
 
 
-def read_labelled_splits(wh: Warehouse, config: PredictConfig) -> LabelledSplits:
+def model_value(model_dir: Path) -> str:
+    """The value kind (log2fc, t or z) the model in `model_dir` was trained on (config.json;
+    models older than value kinds read log2FC)."""
+    saved = json.loads((Path(model_dir) / "config.json").read_text())
+    return saved["config"].get("value", "log2fc")
+
+
+def read_labelled_splits(
+    wh: Warehouse, config: PredictConfig, value: str = "log2fc"
+) -> LabelledSplits:
     """The three splits, labelled with the terms that reach `min_positives` on train."""
     with wh.session():
-        train = load_split(wh, "train", None, config)
+        train = load_split(wh, "train", None, config, value)
         positives = train.y.sum(axis=0)
         keep = positives >= config.min_positives
         if not keep.any():
             raise TooFewPositives(_too_few_positives(train, positives, config))
         go_ids = [g for g, k in zip(train.go_ids, keep, strict=True) if k]
         train = SplitData(train.contrast_ids, train.x, train.y[:, keep], go_ids)
-        validation = load_split(wh, "validation", go_ids, config)
-        test = load_split(wh, "test", go_ids, config)
+        validation = load_split(wh, "validation", go_ids, config, value)
+        test = load_split(wh, "test", go_ids, config, value)
     if not test.contrast_ids:
         raise ModelError(f"split {config.split_name!r} has no test contrasts")
     return LabelledSplits(train, validation, test)
