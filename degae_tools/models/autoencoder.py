@@ -134,14 +134,17 @@ def build_residual(
     n_inputs: int, config: AutoencoderConfig, linear_path: LinearPath | None
 ) -> tuple[keras.Model, keras.Model]:
     """The residual kind: frozen PCA path plus zero-initialised ReLU residuals (module doc).
-    Gaussian input noise (`noise`) corrupts what both paths read while training; the code is
-    linear (a ReLU would cut PCA's scores)."""
+    Gaussian input noise (`noise`) and input dropout (`dropout`) corrupt what both paths read
+    while training; `hidden_dropout` acts after each hidden layer; the code is linear (a ReLU
+    would cut PCA's scores)."""
     net, seed = config.architecture, config.training.seed
     widths = net.widths
     inputs = keras.Input(shape=(n_inputs,), name="log2fc")
     x = inputs
     if net.noise > 0:
         x = layers.GaussianNoise(net.noise, seed=seed, name="input_noise")(x)
+    if net.dropout > 0:
+        x = layers.Dropout(net.dropout, seed=seed + 1, name="input_dropout")(x)
     h = x
     for i, width in enumerate(widths[:-1]):
         h = _hidden(h, width, net, f"encoder_{i}")

@@ -104,7 +104,9 @@ class Architecture:
     noise: float = field(
         default=0.1, metadata={"help": "denoising and residual: Gaussian input noise (sd)."}
     )
-    dropout: float = field(default=0.0, metadata={"help": "denoising: input dropout rate."})
+    dropout: float = field(
+        default=0.0, metadata={"help": "denoising and residual: input dropout rate."}
+    )
     hidden_dropout: float = field(
         default=0.0, metadata={"help": "Dropout after each hidden layer (any kind)."}
     )

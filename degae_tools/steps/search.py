@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from degae_tools import console
 from degae_tools.errors import ModelError
+from degae_tools.models.baselines import principal_axes
 from degae_tools.models.config import Runtime, SearchConfig
 from degae_tools.models.training import TrainingData, fit_autoencoder
 from degae_tools.preprocess import Preprocessor
@@ -147,6 +148,19 @@ def finished(wh: Warehouse, search_id: str) -> dict[tuple[int, int], dict[str, A
     return {(r["trial"], r["fold"]): r for r in rows}
 
 
+def residual_path(
+    model: Any, matrix: np.ndarray, train_rows: np.ndarray, prep: Preprocessor, seed: int
+) -> Any:
+    """The residual kind's frozen PCA path, fitted on the trial's training rows (else None)."""
+    if model.kind != "residual":
+        return None
+
+    def blocks() -> Iterator[np.ndarray]:
+        return _row_blocks(matrix, train_rows)
+
+    return principal_axes(blocks, len(train_rows), prep, model.latent_dim, seed)
+
+
 def run_trial(
     config: SearchConfig,
     trial: Trial,
@@ -174,6 +188,7 @@ def run_trial(
         n_inputs=prep.n_genes,
         n_features=prep.n_features,
         transform=prep.tf_transform,
+        linear_path=residual_path(model, matrix, train_rows, prep, seed),
     )
     history = fit_autoencoder(model, data, runtime).history
     return {
