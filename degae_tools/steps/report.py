@@ -5,7 +5,8 @@ records: tables, figures, and captions written from the figures it measured. The
 structure lives in templates (`degae_tools/templates/report/`: a base page and one partial per
 section). A section appears only when its tables hold rows, so the report grows as the pipeline
 runs: warehouse, dimension reduction, latent space, models, training, search, reconstruction, GO
-prediction, top genes per term, checks, and the reference study side by side.
+prediction, top genes per term, checks, real signatures (models of an imported collection such as
+L1000), and the reference study side by side.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ TERM_GENES = Query("report/term_genes")
 ATTRIBUTION_TOP_K = Query("report/attribution_top_k")
 VALIDATION = Query("report/validation")
 STUDY_COMPARISON = Query("report/study_comparison")
+REAL_RECONSTRUCTION = Query("report/real_reconstruction")
+REAL_GO_METRICS = Query("report/real_go_metrics")
+REAL_ANNOTATION_CHECKS = Query("report/real_annotation_checks")
 
 MAX_MODELS = 6
 MAX_TERMS = 12
@@ -175,6 +179,7 @@ def write_report(wh: Warehouse, out: Path, figures_dir: Path | None = None) -> P
         go_prediction_section,
         term_genes_section,
         checks_section,
+        real_signatures_section,
         study_section,
     ]
     with wh.session():
@@ -605,6 +610,274 @@ def go_prediction_section(wh: Warehouse, figures: Figures) -> Section | None:
     )
     return Section(
         "go-prediction", "GO prediction", "report/sections/go_prediction.html.j2", content
+    )
+
+
+# --- real signatures ---------------------------------------------------------------------------
+
+
+# Column names of the reconstruction methods that are not an autoencoder kind.
+BASELINE_NAMES = {"pca": "PCA", "ica": "FastICA", "nmf": "NMF", "nmf_magnitude": "NMF (|z|)"}
+# GO predictors fitted beside each model's latent head, in the order shown.
+GO_BASELINES = {
+    "pca_logreg": "PCA-logreg",
+    "genes_ridge": "ridge (genes)",
+    "prior": "prior",
+    "genes_code_ridge": "ridge (genes + code)",
+    "genes_magnitude_ridge": "ridge (genes, |genes|, code)",
+    "head_ridge_rank_mean": "head + ridge (rank mean)",
+}
+ANNOTATION_METHODS = {
+    "ig": "IG",
+    "abs_z": "|z|",
+    "ig_same_pairs": "IG (sampled pairs)",
+    "ig_random_weights": "IG, randomised weights",
+    "random_genes": "random genes",
+}
+
+
+@dataclass(frozen=True)
+class CollectionResults:
+    """One imported collection's model figures and the captions written from them."""
+
+    collection: str
+    reconstruction: Table
+    reconstruction_caption: str
+    go_auprc: Table | None
+    go_auroc: Table | None
+    go_caption: str
+    annotation: Table | None
+    annotation_caption: str
+
+
+@dataclass(frozen=True)
+class RealSignaturesContent:
+    collections: tuple[CollectionResults, ...]
+
+
+def real_signatures_section(wh: Warehouse, figures: Figures) -> Section | None:
+    """Models of imported collections (e.g. L1000): held-out R² by latent size per autoencoder
+    kind beside PCA, FastICA and NMF; GO macro AUROC/AUPRC per predictor; and the share of the
+    top attributed genes annotated to the predicted term, beside |z| and randomised weights."""
+    recon = _by_collection(wh.rows(REAL_RECONSTRUCTION))
+    if not recon:
+        return None
+    go = _by_collection(wh.rows(REAL_GO_METRICS))
+    checks = _by_collection(wh.rows(REAL_ANNOTATION_CHECKS))
+    blocks = []
+    for collection, rows in recon.items():
+        r2 = r2_by_latent(rows)
+        auprc, auroc = go_by_latent(go.get(collection, []))
+        annotation = annotation_rows(checks.get(collection, []))
+        blocks.append(
+            CollectionResults(
+                collection=collection,
+                reconstruction=_wide_table(r2),
+                reconstruction_caption=r2_caption(r2),
+                go_auprc=_wide_table(auprc) if auprc else None,
+                go_auroc=_wide_table(auroc) if auroc else None,
+                go_caption=go_caption(auprc) if auprc else "",
+                annotation=_annotation_table(annotation) if annotation else None,
+                annotation_caption=annotation_caption(annotation) if annotation else "",
+            )
+        )
+    content = RealSignaturesContent(tuple(blocks))
+    return Section(
+        "real-signatures", "Real signatures", "report/sections/real_signatures.html.j2", content
+    )
+
+
+ByLatent = dict[int, dict[str, float]]
+
+
+def _by_collection(rows: Iterable[Sequence[Any]]) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(tuple(row[1:]))
+    return out
+
+
+def _mean_of(values: dict[int, dict[str, list[float]]]) -> ByLatent:
+    return {k: {c: sum(v) / len(v) for c, v in cols.items()} for k, cols in sorted(values.items())}
+
+
+def r2_by_latent(rows: Iterable[Sequence[Any]]) -> ByLatent:
+    """{latent: {column: test R²}} from report/real_reconstruction rows (kind, model, method,
+    latent, R²): one column per autoencoder kind (mean over its models, e.g. seeds), per
+    ensemble, and per baseline."""
+    values: dict[int, dict[str, list[float]]] = {}
+    for kind, _model, method, latent, r2 in rows:
+        if method == "autoencoder":
+            column = kind
+        elif method.startswith("ensemble"):
+            column = f"{kind} ensemble ({method.removeprefix('ensemble')} seeds)"
+        else:
+            column = BASELINE_NAMES.get(method, method)
+        values.setdefault(int(latent), {}).setdefault(column, []).append(float(r2))
+    return _mean_of(values)
+
+
+def _autoencoder_columns(by: Mapping[str, float]) -> dict[str, float]:
+    baselines = set(BASELINE_NAMES.values())
+    return {c: v for c, v in by.items() if c not in baselines}
+
+
+def r2_caption(r2: ByLatent) -> str:
+    """Where the best autoencoder column beats PCA of the same size and where it does not, in
+    the measured figures; a code is said to hold structure PCA lacks only where it beats PCA."""
+    above, below = [], []
+    for latent, by in r2.items():
+        models = _autoencoder_columns(by)
+        if "PCA" not in by or not models:
+            continue
+        name = max(models, key=models.get)
+        entry = (latent, name, models[name], by["PCA"])
+        (above if models[name] > by["PCA"] else below).append(entry)
+    if not above and not below:
+        return "No latent size has both an autoencoder and PCA scored on the test split."
+
+    def example(entries: list[tuple[int, str, float, float]]) -> str:
+        latent, name, value, pca = max(entries, key=lambda e: abs(e[2] - e[3]))
+        return f"at k = {latent}, {name} {value:.3f} against PCA {pca:.3f}"
+
+    def sizes(entries: list[tuple[int, str, float, float]]) -> str:
+        return ", ".join(str(e[0]) for e in entries)
+
+    if not above:
+        return (
+            f"No autoencoder reconstructs held-out signatures better than PCA of the same size "
+            f"at any latent size measured ({example(below)}): read its codes as another "
+            "projection, not as structure PCA lacks."
+        )
+    text = (
+        f"The best autoencoder reconstructs held-out signatures better than PCA of the same size "
+        f"at latent {sizes(above)} ({example(above)}); only there may its code hold structure "
+        "PCA lacks."
+    )
+    if below:
+        text += f" PCA is as good or better at latent {sizes(below)} ({example(below)})."
+    return text
+
+
+def go_by_latent(rows: Iterable[Sequence[Any]]) -> tuple[ByLatent, ByLatent]:
+    """({latent: {column: macro AUPRC}}, the same for AUROC) from report/real_go_metrics rows
+    (kind, model, latent, predictor, AUROC, AUPRC, terms): each kind's latent head, then the
+    baselines and combinations (mean over the models they were fitted beside)."""
+    auprc: dict[int, dict[str, list[float]]] = {}
+    auroc: dict[int, dict[str, list[float]]] = {}
+    for kind, _model, latent, predictor, roc, pr, _terms in rows:
+        column = f"{kind} head" if predictor == "latent_head" else GO_BASELINES.get(predictor)
+        if column is None or latent is None:
+            continue
+        for store, value in ((auprc, pr), (auroc, roc)):
+            if value is not None:
+                store.setdefault(int(latent), {}).setdefault(column, []).append(float(value))
+    return _mean_of(auprc), _mean_of(auroc)
+
+
+def go_caption(auprc: ByLatent) -> str:
+    """Latent heads against PCA-logreg at each size, and the highest macro AUPRC against ridge."""
+    wins, losses, best = [], [], None
+    for latent, by in auprc.items():
+        heads = {c: v for c, v in by.items() if c.endswith(" head")}
+        if heads and "PCA-logreg" in by:
+            top = max(heads, key=heads.get)
+            (wins if heads[top] >= by["PCA-logreg"] else losses).append(latent)
+        for column, value in by.items():
+            if column != "prior" and (best is None or value > best[2]):
+                best = (latent, column, value)
+    parts = []
+    if wins or losses:
+        said = f"A latent head matches or beats PCA-logreg at latent {', '.join(map(str, wins))}"
+        if not wins:
+            said = "No latent head reaches PCA-logreg's macro AUPRC at any latent size"
+        if wins and losses:
+            said += f", not at {', '.join(map(str, losses))}"
+        parts.append(said + ".")
+    ridge = next((by["ridge (genes)"] for by in auprc.values() if "ridge (genes)" in by), None)
+    prior = next((by["prior"] for by in auprc.values() if "prior" in by), None)
+    if best is not None:
+        latent, column, value = best
+        line = (
+            f"The highest macro AUPRC on the test split is {column} at latent {latent}, {value:.3f}"
+        )
+        if ridge is not None:
+            verb = "above" if value > ridge else "not above"
+            line += f", {verb} ridge on all genes ({ridge:.3f})"
+        if prior is not None:
+            line += f"; the prior, AUPRC's chance level, is {prior:.3f}"
+        parts.append(line + ".")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class AnnotationCheck:
+    """One model's top-k annotated shares by method, and how many pairs each covers."""
+
+    model_id: str
+    kind: str
+    latent: int | None
+    k: str
+    share: dict[str, float]
+    pairs: dict[str, int]
+
+
+def annotation_rows(rows: Iterable[Sequence[Any]]) -> list[AnnotationCheck]:
+    """Per model, from report/real_annotation_checks rows (kind, model, latent, check, method,
+    value, n)."""
+    out: dict[str, AnnotationCheck] = {}
+    for kind, model_id, latent, check, method, value, n in rows:
+        k = check.split("@", 1)[-1]
+        found = out.setdefault(model_id, AnnotationCheck(model_id, kind, latent, k, {}, {}))
+        found.share[method] = float(value)
+        found.pairs[method] = int(n or 0)
+    return list(out.values())
+
+
+def _annotation_table(checks: Sequence[AnnotationCheck]) -> Table:
+    methods = [m for m in ANNOTATION_METHODS if any(m in c.share for c in checks)]
+    columns = ["model", "latent", "top k", *(ANNOTATION_METHODS[m] for m in methods), "pairs"]
+    rows = [
+        [c.model_id, c.latent, c.k, *(c.share.get(m) for m in methods), c.pairs.get("ig")]
+        for c in checks
+    ]
+    return table(columns, rows)
+
+
+def annotation_caption(checks: Sequence[AnnotationCheck]) -> str:
+    """What the first model's annotation check measured, in words and figures."""
+    c = checks[0]
+    s = c.share
+    if "ig" not in s:
+        return ""
+    text = (
+        f"{s['ig']:.1%} of the top {c.k} genes integrated gradients credits for a predicted term "
+        f"are annotated to that term or a descendant ({c.pairs.get('ig', 0):,} pairs, "
+        f"{c.kind} at latent {c.latent})"
+    )
+    if "abs_z" in s:
+        verb = "above" if s["ig"] > s["abs_z"] else "not above"
+        text += f", {verb} the top {c.k} by |z| ({s['abs_z']:.1%})"
+    if "ig_random_weights" in s:
+        same = s.get("ig_same_pairs", s["ig"])
+        ratio = same / s["ig_random_weights"] if s["ig_random_weights"] > 0 else math.inf
+        text += (
+            f"; through randomised weights {s['ig_random_weights']:.1%} against {same:.1%} for the "
+            f"trained model on the same pairs ({ratio:.1f}×)"
+        )
+    if "random_genes" in s:
+        text += (
+            f"; a random gene is annotated to such a term with probability {s['random_genes']:.1%}"
+        )
+    return text + "."
+
+
+def _wide_table(values: ByLatent) -> Table:
+    columns: list[str] = []
+    for by in values.values():
+        columns += [c for c in by if c not in columns]
+    return table(
+        ["latent", *columns], [[k, *(by.get(c) for c in columns)] for k, by in values.items()]
     )
 
 
