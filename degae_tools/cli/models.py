@@ -99,7 +99,6 @@ def train(
 
     Example: degae-tools train --collection l1000 --latent 8 (its values: z, as imported)
     """
-    from degae_tools.plots import plot_history
     from degae_tools.steps import train as step
     from warehouse import Warehouse
 
@@ -118,6 +117,14 @@ def train(
             checkpoint_every=checkpoint_every,
             baselines=_baselines(baselines),
         )
+    _show_trained(result)
+
+
+def _show_trained(result: Any) -> None:
+    """The history plot beside the model, the held-out table with each method's ratio to PCA,
+    and the summary (one JSON record under --json)."""
+    from degae_tools.plots import plot_history
+
     if result.history:
         plot_history(result.history, title=result.model_id).savefig(
             result.model_dir / "history.png"
@@ -127,6 +134,7 @@ def train(
         "model_id": result.model_id,
         "model_dir": str(result.model_dir),
         "epochs_run": result.metrics["epochs_run"],
+        "best_epoch": result.metrics.get("best_epoch"),
         "loss": result.metrics["loss"],
         "val_loss": result.metrics["val_loss"],
         "samples_per_second": result.metrics["samples_per_second"],
@@ -135,9 +143,22 @@ def train(
     if console.mode.json:
         console.show_record({**summary, "reconstruction": result.reconstruction})
         return
-    rows = [[r[c] for c in columns] for r in result.reconstruction]
-    console.show_table(columns, rows, title="held-out reconstruction (standardised units)")
+    rows = [
+        [r[c] for c in columns] + [_ratio_to_pca(r, result.reconstruction)]
+        for r in result.reconstruction
+    ]
+    title = "held-out reconstruction (standardised units; r2 / pca: R² over PCA's on the split)"
+    console.show_table([*columns, "r2 / pca"], rows, title=title)
     console.show_record(summary)
+
+
+def _ratio_to_pca(row: dict[str, Any], rows: list[dict[str, Any]]) -> float | None:
+    """A method's R² over PCA's on the same split; None for nmf_magnitude, which reconstructs
+    |value| (another target) for a model of signed values."""
+    pca = [r["r2"] for r in rows if r["method"] == "pca" and r["split"] == row["split"]]
+    if not pca or not pca[0] or row["method"] == "nmf_magnitude":
+        return None
+    return round(row["r2"] / pca[0], 3)
 
 
 def _baselines(text: str) -> tuple[str, ...]:

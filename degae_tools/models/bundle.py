@@ -1,8 +1,9 @@
 """The model folder: what `train` (and the study's trainer) leave on disk, and how prediction and
 attribution read it back.
 
-    autoencoder.keras, encoder.keras   the networks (float32, without optimizer state)
-    preprocess.npz                     the preprocessing fitted on the training split
+    autoencoder.keras, encoder.keras   the networks (float32, without optimizer state; the
+                                       residual kind's frozen PCA path is among their weights)
+    preprocess.npz                     the preprocessing fitted on the training split (and clip)
     config.json                        model id, split name, flat config (and the study preset)
     snapshot.json                      the warehouse snapshot it was trained on
     checkpoint.npz, checkpoint.json    the last epoch's full state, while training or when kept
