@@ -134,6 +134,11 @@ def test_the_real_dee2_download_loads_and_fails_qc(shared_data, tmp_path):
     assert [r[0] for r in runs] == ["SRR363796", "SRR363797", "SRR363798", "SRR363799"]
     assert {r[1] for r in runs} == {"GSE33543"} and {r[3] for r in runs} == {"FAIL"}
     assert query(db, "SELECT count(*) FROM core.genes") == [(46739,)]
+    # and `de` after it says there is nothing to test, and why
+    de = CliRunner().invoke(main, ["de", "--db", str(db), "--task-runner", "none", "--strict"])
+    assert de.exit_code == 2, de.output
+    assert de.output.startswith("nothing done: no included contrast to test")
+    assert "  1 series: no GEO series matrix" in de.output
 
 
 @pytest.mark.parametrize("mode", ["study"])
@@ -329,6 +334,21 @@ def test_strict_exits_2_when_input_was_rejected_and_says_where_to_look(one_serie
     assert relaxed.exit_code == 0, relaxed.output
     assert "1 open rejections (ingest 1, groups 0): SELECT" in relaxed.output
     assert "FROM core.open_rejections" in relaxed.output
+    strict = CliRunner().invoke(main, [*args, "--strict"])
+    assert strict.exit_code == 2, strict.output
+
+
+def test_an_ontology_cycle_is_named_by_ingest_and_strict_exits_2(tmp_path):
+    from tests.test_sources_go_files import CYCLIC_OBO
+
+    (tmp_path / "src" / "go").mkdir(parents=True)
+    (tmp_path / "src" / "go" / "cyclic.obo").write_text(CYCLIC_OBO)
+    args = ["ingest", str(tmp_path / "src"), "--db", str(tmp_path / "w.duckdb"), "--no-prefect"]
+    relaxed = CliRunner().invoke(main, args)
+    assert relaxed.exit_code == 0, relaxed.output
+    assert "2 open rejections (ingest 2, groups 0)" in relaxed.output
+    assert "cyclic.obo line 13: is_a cycle GO:0000001 -> GO:0000003" in relaxed.output
+    assert "cyclic.obo line 14: is_a self-loop: GO:0000002 is_a GO:0000002" in relaxed.output
     strict = CliRunner().invoke(main, [*args, "--strict"])
     assert strict.exit_code == 2, strict.output
 

@@ -36,12 +36,15 @@ INCLUSION_TOTALS = Query("ingest/inclusion_totals")
 OPEN_REJECTIONS = Query("ingest/open_rejections_by_stage")
 LOADED_FILES = Query("ingest/loaded_files")
 RECORD_FILE = Query("ingest/record_source_file")
+REJECTION_EXAMPLES = Query("ingest/rejection_examples")
 RESOLVE = Query("ingest/resolve_rejections")
 
 STAGE = "ingest"
 # The stages whose rejections are ingest's: input files and rows, and series or groups that give
 # no contrast (the de and go stages' skipped contrasts are theirs, reported by those steps).
 INGEST_STAGES = (STAGE, contrasts.STAGE)
+# Rejected input lines ingest's notes name (file, line, reason); the SQL lists the rest.
+N_EXAMPLES = 3
 LIST_REJECTIONS = (
     "SELECT stage, source, line, reason FROM core.open_rejections "
     "WHERE stage IN ('ingest', 'groups')"
@@ -194,7 +197,9 @@ def describe(wh: Warehouse, summary: IngestSummary) -> IngestSummary:
     summary.open_rejections = dict(wh.rows(OPEN_REJECTIONS))
     totals = Totals(*wh.one(INCLUSION_TOTALS))
     summary.included_contrasts = totals.n_contrasts
-    summary.notes = rejection_notes(summary.open_rejections) + inclusion_notes(wh, totals)
+    examples = wh.rows(REJECTION_EXAMPLES, {"n": N_EXAMPLES})
+    notes = rejection_notes(summary.open_rejections, examples)
+    summary.notes = notes + inclusion_notes(wh, totals)
     return summary
 
 
@@ -207,13 +212,20 @@ class Totals:
     n_contrasts: int
 
 
-def rejection_notes(open_rejections: dict[str, int]) -> list[str]:
-    """One line: how many of ingest's rejections are open, by stage, and the SQL that lists them."""
+def rejection_notes(open_rejections: dict[str, int], examples: list[tuple]) -> list[str]:
+    """How many of ingest's rejections are open, by stage, and the SQL that lists them; then the
+    first rejected input lines (`examples`: source, line, reason), one line each, so what was
+    rejected (a file, a row, the terms of an ontology cycle) is named where the user looks."""
     counts = {stage: open_rejections.get(stage, 0) for stage in INGEST_STAGES}
     if not sum(counts.values()):
         return []
     by_stage = ", ".join(f"{stage} {n}" for stage, n in counts.items())
-    return [f"{sum(counts.values())} open rejections ({by_stage}): {LIST_REJECTIONS}"]
+    lines = [f"{sum(counts.values())} open rejections ({by_stage}): {LIST_REJECTIONS}"]
+    for source, line, reason in examples:
+        lines.append(f"  {source}{f' line {line}' if line else ''}: {reason}")
+    if counts[STAGE] > len(examples):
+        lines.append(f"  … and {counts[STAGE] - len(examples)} more rejected input lines")
+    return lines
 
 
 def inclusion_notes(wh: Warehouse, totals: Totals) -> list[str]:
