@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 
 import numpy as np
@@ -909,7 +909,16 @@ def voom_weights(
 def _check_design(
     groups: Sequence[str], contrast: tuple[str, str], config: DEConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The design and contrast vector for ``groups``, or a DesignError saying what is wrong."""
+    """The design and contrast vector for ``groups`` (read-only, shared by the calls with the
+    same groups), or a DesignError saying what is wrong."""
+    return _design(tuple(str(g) for g in groups), tuple(contrast), config.min_replicates)
+
+
+@lru_cache(maxsize=256)
+def _design(
+    groups: tuple[str, ...], contrast: tuple[str, str], min_replicates: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """_check_design's work, once per distinct design."""
     X, levels = design_matrix(groups)
     for level in contrast:
         if level not in levels:
@@ -918,10 +927,10 @@ def _check_design(
         raise DesignError(f"contrast compares group {contrast[0]!r} with itself")
     sizes = X.sum(axis=0)
     for level, size in zip(levels, sizes, strict=True):
-        if size < config.min_replicates:
+        if size < min_replicates:
             raise DesignError(
                 f"group {level!r} has {int(size)} sample(s); at least "
-                f"{config.min_replicates} replicates are needed"
+                f"{min_replicates} replicates are needed"
             )
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise DesignError(f"design ~0 + group ({X.shape[0]} x {X.shape[1]}) is not of full rank")
@@ -932,6 +941,7 @@ def _check_design(
     c = np.zeros(len(levels))
     c[levels.index(contrast[0])] = 1.0
     c[levels.index(contrast[1])] = -1.0
+    X.flags.writeable = c.flags.writeable = False
     return X, c
 
 
@@ -1064,27 +1074,12 @@ def _limma_complete(
     are computed in it.
     """
     n, k = X.shape
-    amean = E.sum(axis=0)
-    amean /= n
+    # 1. Group means (lmFit's coefficients), their contrast and the residual sum of squares;
+    # a value that is not finite makes its gene's mean so (inf - inf is NaN, quietly).
+    with np.errstate(invalid="ignore"):
+        amean, log_fc, rss, unscaled = _cell_means(E, X, c)
     if not np.isfinite(amean).all():
         return None
-    # 1. Group means (lmFit's coefficients), their contrast and the residual sum of squares.
-    log_fc, rss, deviation = np.zeros(E.shape[1]), np.zeros(E.shape[1]), np.empty(E.shape[1])
-    unscaled = 0.0
-    for j in range(k):
-        rows = np.flatnonzero(X[:, j])
-        mean = E[rows[0]].copy()
-        for i in rows[1:]:
-            mean += E[i]
-        mean /= len(rows)
-        for i in rows:
-            np.subtract(E[i], mean, out=deviation)
-            deviation *= deviation
-            rss += deviation
-        if c[j]:
-            mean *= c[j]
-            log_fc += mean
-            unscaled += c[j] ** 2 / len(rows)
     df = float(n - k)
     s2 = np.divide(rss, df, out=rss)
     # 2. eBayes: the scaled-F prior of the variances (squeezeVar), the moderated t and its tail.
@@ -1114,6 +1109,42 @@ def _limma_complete(
         adjusted[order] = by_rank
     b = _lods(t, su**2, var_prior, df_total, df_prior, proportion)
     return DEBatch(log_fc, amean, t, p_value, adjusted, b, order)
+
+
+def _cell_means(
+    E: np.ndarray, X: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """For a cell-means design and E samples x genes: each gene's mean over all samples, the
+    contrast of its group means, its residual sum of squares, and the contrast's unscaled
+    variance (sum of c_j^2 / n_j). The mean of all samples is the sum of the group sums."""
+    genes = E.shape[1]
+    total, rss = np.zeros(genes), np.zeros(genes)
+    mean, deviation, log_fc = np.empty(genes), np.empty(genes), None
+    unscaled = 0.0
+    for j in range(X.shape[1]):
+        rows = np.flatnonzero(X[:, j])
+        if len(rows) > 1:
+            np.add(E[rows[0]], E[rows[1]], out=mean)
+        else:
+            mean[:] = E[rows[0]]
+        for i in rows[2:]:
+            mean += E[i]
+        total += mean
+        mean /= len(rows)
+        for i in rows:
+            np.subtract(E[i], mean, out=deviation)
+            deviation *= deviation
+            rss += deviation
+        if c[j]:
+            unscaled += c[j] ** 2 / len(rows)
+            if log_fc is None:
+                log_fc = mean * c[j]
+            elif c[j] == 1:
+                log_fc += mean
+            else:
+                log_fc += mean * c[j]
+    total /= X.shape[0]
+    return total, log_fc, rss, unscaled
 
 
 def _lods(
