@@ -12,12 +12,14 @@ import time
 import httpx
 import pytest
 
+from degae_tools.sources.simulate import SimulationConfig, simulate
 from flows.refresh import refresh_flow
 from tests.helpers import REPO, checkout_env, cli_command
 from warehouse import Warehouse
 
 
-def test_a_refresh_with_nothing_new_does_nothing(compendium, tmp_path):
+def test_a_refresh_with_nothing_new_does_nothing(small_compendium, tmp_path):
+    compendium = small_compendium
     db = str(tmp_path / "w.duckdb")
     first = refresh_flow(str(compendium), db)
     second = refresh_flow(str(compendium), db)
@@ -51,12 +53,21 @@ def wait_for(check, timeout: float, what: str):
     raise TimeoutError(f"gave up waiting for {what}")
 
 
-@pytest.fixture
-def prefect_server(tmp_path):
+@pytest.fixture(scope="module")
+def small_compendium(tmp_path_factory):
+    """Four series: what the refresh tests claim does not depend on the compendium's size."""
+    out = tmp_path_factory.mktemp("small-compendium")
+    simulate(out, SimulationConfig(datasets=4, genes=200, go_terms=30, seed=7))
+    return out
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """One Prefect server for the module's deployment tests (starting one takes seconds)."""
     port = free_port()
     env = {
         **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-server"),
+        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-server")),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     env.pop("PREFECT_API_URL", None)
@@ -76,10 +87,25 @@ def prefect_server(tmp_path):
         server.wait(timeout=30)
 
 
+@pytest.fixture
+def prefect_server(prefect_api):
+    """The module's server, without the `refresh/nightly` deployment a test registered on it."""
+    yield prefect_api
+    wait_for(lambda: forget_deployment(prefect_api), 60, "the deployment to be deleted")
+
+
+def forget_deployment(api: str) -> bool:
+    found = httpx.get(f"{api}/deployments/name/refresh/nightly")
+    if found.status_code == 404:
+        return True
+    response = httpx.delete(f"{api}/deployments/{found.json()['id']}")
+    return response.status_code in (204, 404)
+
+
 def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
-    prefect_server, compendium, tmp_path
+    prefect_server, small_compendium, tmp_path
 ):
-    api = prefect_server
+    api, compendium = prefect_server, small_compendium
     db = tmp_path / "w.duckdb"
     env = checkout_env(PREFECT_API_URL=api, PREFECT_HOME=str(tmp_path / "prefect-client"))
     code = f"from flows.refresh import serve; serve({str(compendium)!r}, {str(db)!r}, '0 3 * * *')"
@@ -124,8 +150,8 @@ def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
     assert done > 0
 
 
-def test_a_served_deployment_takes_no_paths_from_a_run(prefect_server, compendium, tmp_path):
-    api = prefect_server
+def test_a_served_deployment_takes_no_paths_from_a_run(prefect_server, small_compendium, tmp_path):
+    api, compendium = prefect_server, small_compendium
     served = tmp_path / "served"
     served.mkdir()
     victim = tmp_path / "victim.conf"
