@@ -1,6 +1,7 @@
 """The CLI as a process a user starts: its temporary Prefect server stops with it, even when it
 is killed with SIGKILL, the next command marks the killed command's flow run crashed, and
-neither Prefect nor TensorFlow fills the terminal with lines the user cannot act on."""
+neither Prefect nor TensorFlow fills the terminal with lines the user cannot act on (for `train`,
+tests/test_readme.py checks it on the README's pipeline)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import time
 from pathlib import Path
 
 from tests.helpers import REPO, checkout_env, cli_command
-from tests.warehouse_fixtures import tiny_warehouse
 
 # What the Makefile and the test session set, which a user running a command may not have.
 NOT_A_USERS = (
@@ -92,18 +92,3 @@ def test_a_killed_command_leaves_no_prefect_server_and_its_run_is_marked_crashed
     assert run_states(home, command.pid) == {"CRASHED"}
     for noise in ("Traceback", "telemetry", "sqlite3.OperationalError", "temporary server on"):
         assert noise not in again.stdout
-
-
-def test_train_prints_no_tensorflow_log_lines_outside_make(tmp_path):
-    db = tiny_warehouse(tmp_path / "w.duckdb", n_contrasts=40, n_genes=60)
-    train = cli_command("--quiet", "train", "--db", str(db), "--epochs", "1", "--neurons", "8")
-    done = subprocess.run(
-        [*train, "--model-dir", str(tmp_path / "m")],
-        cwd=REPO,
-        env=fresh_env(tmp_path / "prefect"),
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    for noise in ("E0000", "I0000", "W0000", "cpu_feature_guard", "absl::InitializeLog"):
-        assert noise not in done.stderr
