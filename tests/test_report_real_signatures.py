@@ -84,6 +84,7 @@ def test_section_shows_r2_by_latent_go_and_annotation_with_measured_captions(tmp
     assert "NMF (|z|)" in text
     # GO: the head (0.30) beats PCA-logreg (0.25) but ridge (0.35) is the highest.
     assert "matches or beats PCA-logreg at latent 4, 8, 64" in text
+    assert "(closest: k = 4, dense head 0.300 against PCA-logreg 0.250)" in text
     assert "ridge (genes) at latent" in text
     assert "31.0% of the top 20 genes" in text and "above the top 20 by |z| (22.0%)" in text
     assert "(3.8×)" in text

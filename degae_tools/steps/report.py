@@ -777,12 +777,15 @@ def go_by_latent(rows: Iterable[Sequence[Any]]) -> tuple[ByLatent, ByLatent]:
 
 def go_caption(auprc: ByLatent) -> str:
     """Latent heads against PCA-logreg at each size, and the highest macro AUPRC against ridge."""
-    wins, losses, best = [], [], None
+    wins, losses, best, closest = [], [], None, None
     for latent, by in auprc.items():
         heads = {c: v for c, v in by.items() if c.endswith(" head")}
         if heads and "PCA-logreg" in by:
             top = max(heads, key=heads.get)
-            (wins if heads[top] >= by["PCA-logreg"] else losses).append(latent)
+            margin = heads[top] - by["PCA-logreg"]
+            (wins if margin >= 0 else losses).append(latent)
+            if closest is None or abs(margin) < abs(closest[3]):
+                closest = (latent, top, heads[top], margin, by["PCA-logreg"])
         for column, value in by.items():
             if column != "prior" and (best is None or value > best[2]):
                 best = (latent, column, value)
@@ -793,6 +796,8 @@ def go_caption(auprc: ByLatent) -> str:
             said = "No latent head reaches PCA-logreg's macro AUPRC at any latent size"
         if wins and losses:
             said += f", not at {', '.join(map(str, losses))}"
+        latent, top, value, _, pca = closest
+        said += f" (closest: k = {latent}, {top} {value:.3f} against PCA-logreg {pca:.3f})"
         parts.append(said + ".")
     ridge = next((by["ridge (genes)"] for by in auprc.values() if "ridge (genes)" in by), None)
     prior = next((by["prior"] for by in auprc.values() if "prior" in by), None)
