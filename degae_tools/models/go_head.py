@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from scipy import special
 from sklearn.decomposition import PCA
 
 from degae_tools.errors import ModelError
@@ -29,7 +30,8 @@ RIDGE_PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    """The logistic function, without overflow warnings for large negative logits."""
+    return special.expit(z)
 
 
 @dataclass
