@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from degae_tools import console
 from degae_tools.errors import Log2FCTableError, ModelError, NothingToDo
+from degae_tools.models.bundle import load_bundle
 from degae_tools.models.go_config import PredictConfig
 from degae_tools.models.go_head import (
     Predictor,
@@ -33,7 +34,6 @@ from degae_tools.models.go_head import (
     sigmoid,
 )
 from degae_tools.models.go_metrics import summarise, term_metrics
-from degae_tools.train import load_bundle
 from warehouse import Query, Warehouse
 from warehouse.export import go_label_matrix, load_matrix
 
