@@ -9,9 +9,9 @@ DB ?= $(DEMO)/degae.duckdb
 
 .PHONY: install demo test r-limma chromium clean
 
+# The venv's own pip: a newer one prints setuptools' editable-install notices as warnings.
 $(BIN)/degae-tools: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
