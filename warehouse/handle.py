@@ -375,26 +375,20 @@ class Warehouse:
 
     def insert(self, table: str, rows: Rows) -> int:
         """Append `rows` to `table`, matching columns by name."""
-        arrow = _arrow(rows)
-        if arrow.num_rows == 0:
-            return 0
-        with self.transaction():
-            target = self._table_name(table)
-            with self._bound({"_incoming": arrow}):
-                self._con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM _incoming")
-        return arrow.num_rows
+        return self._write_rows("INSERT INTO", table, rows)
 
     def upsert(self, table: str, rows: Rows) -> int:
         """INSERT OR REPLACE `rows` into `table`, keyed on its primary key, columns by name."""
+        return self._write_rows("INSERT OR REPLACE INTO", table, rows)
+
+    def _write_rows(self, verb: str, table: str, rows: Rows) -> int:
         arrow = _arrow(rows)
         if arrow.num_rows == 0:
             return 0
         with self.transaction():
             target = self._table_name(table)
             with self._bound({"_incoming": arrow}):
-                self._con.execute(
-                    f"INSERT OR REPLACE INTO {target} BY NAME SELECT * FROM _incoming"
-                )
+                self._con.execute(f"{verb} {target} BY NAME SELECT * FROM _incoming")
         return arrow.num_rows
 
     def delete(self, table: str, where: Mapping[str, Any]) -> None:
