@@ -29,10 +29,9 @@ def test_de_runs_on_the_dask_cluster_at_degae_dask_address(
     ingested, analysed, tmp_path, monkeypatch
 ):
     db = copy_warehouse(ingested, tmp_path)
-    # One worker process is enough to show the chunks computed on the cluster at the address; a
-    # second (each imports the step and Prefect) cost the suite about 30 CPU seconds.
+    # Two worker processes, as a small cluster of machines would have (issue 16 asks for two).
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         monkeypatch.setenv("DEGAE_DASK_ADDRESS", cluster.scheduler_address)
         command = ["de", "--db", str(db), "--task-runner", "dask", "--chunk-size", "4"]
