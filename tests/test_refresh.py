@@ -53,6 +53,16 @@ def wait_for(check, timeout: float, what: str):
     raise TimeoutError(f"gave up waiting for {what}")
 
 
+def nightly_deployment(api: str) -> dict:
+    """The deployment refresh/nightly, once a served process has registered it."""
+
+    def registered() -> dict | None:
+        found = httpx.get(f"{api}/deployments/name/refresh/nightly").json()
+        return found if found.get("id") else None
+
+    return wait_for(registered, 120, "the deployment")
+
+
 @pytest.fixture(scope="module")
 def small_compendium(tmp_path_factory):
     """Four series: what the refresh tests claim does not depend on the compendium's size."""
@@ -117,14 +127,7 @@ def test_the_nightly_deployment_is_scheduled_and_runs_on_a_prefect_server(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deployment = wait_for(
-            lambda: (
-                httpx.get(f"{api}/deployments/name/refresh/nightly").json().get("id")
-                and httpx.get(f"{api}/deployments/name/refresh/nightly").json()
-            ),
-            120,
-            "the deployment",
-        )
+        deployment = nightly_deployment(api)
         crons = [s["schedule"].get("cron") for s in deployment["schedules"]]
         assert crons == ["0 3 * * *"]
         # The server's SQLite can answer "database is locked" under load: retry until a run exists.
@@ -165,14 +168,7 @@ def test_a_served_deployment_takes_no_paths_from_a_run(prefect_server, small_com
         command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        deployment = wait_for(
-            lambda: (
-                httpx.get(f"{api}/deployments/name/refresh/nightly").json().get("id")
-                and httpx.get(f"{api}/deployments/name/refresh/nightly").json()
-            ),
-            120,
-            "the deployment",
-        )
+        deployment = nightly_deployment(api)
         # The run's parameters are options that cannot reach the file system.
         schema = deployment["parameter_openapi_schema"]["properties"]
         assert set(schema) == {"retrain", "neurons", "layers", "epochs", "representation"}
