@@ -13,6 +13,7 @@ from degae_tools import console
 from degae_tools.cli.base import db_option, friendly_errors, main, resolve_db
 from degae_tools.cli.options import config_options
 from degae_tools.signature_config import DETableImport, SignatureImport
+from degae_tools.sources.fetch import FetchConfig
 from degae_tools.sources.simulate import SimulationConfig
 from degae_tools.steps.ingest import IngestConfig
 
@@ -319,63 +320,21 @@ def refresh(
 
 @main.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--species", default="mmusculus", show_default=True, help="DEE2 species.")
-@click.option("--series", multiple=True, help="GEO series to fetch (repeatable).")
+@config_options(FetchConfig)
 @click.option(
     "--series-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file of GEO series, one per line.",
 )
-@click.option(
-    "--max-runs-per-request", default=100, show_default=True, help="Runs per DEE2 request."
-)
-@click.option("--retries", default=4, show_default=True, help="Tries after the first.")
-@click.option("--backoff", "backoff_s", default=1.0, show_default=True, help="First wait (s).")
-@click.option("--timeout", "timeout_s", default=60.0, show_default=True, help="Per request (s).")
-@click.option(
-    "--dee2-url",
-    envvar="DEGAE_DEE2_URL",
-    show_envvar=True,
-    default="http://dee2.io",
-    show_default=True,
-)
-@click.option(
-    "--geo-url",
-    envvar="DEGAE_GEO_URL",
-    show_envvar=True,
-    default="https://ftp.ncbi.nlm.nih.gov",
-    show_default=True,
-)
-@click.option("--refresh-metadata", is_flag=True, help="Download the species metadata again.")
 @friendly_errors
-def fetch(
-    out_dir: Path,
-    species: str,
-    series: tuple[str, ...],
-    series_file: Path | None,
-    max_runs_per_request: int,
-    retries: int,
-    backoff_s: float,
-    timeout_s: float,
-    dee2_url: str,
-    geo_url: str,
-    refresh_metadata: bool,
-) -> None:
+def fetch(out_dir: Path, series_file: Path | None, **fields: Any) -> None:
     """Download DEE2 metadata and runs, and GEO series matrices, into OUT_DIR (for `ingest`)."""
-    from degae_tools.sources.fetch import FetchConfig, read_series_file
     from degae_tools.sources.fetch import fetch as run_fetch
+    from degae_tools.sources.fetch import read_series_file
 
-    config = FetchConfig(
-        species=species,
-        series=series + (read_series_file(series_file) if series_file else ()),
-        max_runs_per_request=max_runs_per_request,
-        retries=retries,
-        backoff_s=backoff_s,
-        timeout_s=timeout_s,
-        dee2_url=dee2_url,
-        geo_url=geo_url,
-        refresh_metadata=refresh_metadata,
-    )
+    if series_file:
+        fields["series"] = fields["series"] + read_series_file(series_file)
+    config = FetchConfig(**fields)
     summary = run_fetch(out_dir, config)
     record = summary.as_dict()
     if not console.mode.json:

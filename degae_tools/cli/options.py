@@ -4,7 +4,9 @@ A field becomes `--field-name` with the field's default; its help and choices co
 `dataclasses.field(metadata={"help": ..., "choices": ...})` or from a `Literal` annotation.
 Booleans become flags (`--x/--no-x` when they default to True); tuples of ints take `1,2,3` or a
 range `1-3`. `metadata={"flag": ...}` names the option itself (`--components`, or `--on/--off`
-for a boolean) where the field's name is not what users type.
+for a boolean) where the field's name is not what users type; `"multiple": True` makes a tuple
+field a repeatable option; `"envvar"` reads the option from the environment when it is not given,
+and `"shown"` is the default --help shows for a field whose default comes from that variable.
 """
 
 from __future__ import annotations
@@ -106,13 +108,20 @@ def _option(f: dataclasses.Field, annotation: Any, overrides: dict[str, Any]) ->
     if is_flag:
         decls = [f"{name}/--no-{name[2:]}"] if default and "/" not in name else [name]
         return click.option(*decls, f.name, is_flag=True, default=bool(default), help=help_text)
+    if f.metadata.get("multiple"):
+        return click.option(name, f.name, multiple=True, default=default, help=help_text)
     if isinstance(default, tuple):
         default = ",".join(str(v) for v in default)
+    envvar = f.metadata.get("envvar")
+    if envvar:
+        default = f.metadata.get("shown", default)
     return click.option(
         name,
         f.name,
         type=click_type,
         default=default,
         show_default=default is not None,
+        envvar=envvar,
+        show_envvar=envvar is not None,
         help=help_text,
     )

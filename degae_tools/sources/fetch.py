@@ -88,17 +88,35 @@ class FetchConfig:
     ``$DEGAE_DEE2_URL`` / ``$DEGAE_GEO_URL``, else the public servers.
     """
 
-    species: str = "mmusculus"
-    series: tuple[str, ...] = ()
-    max_runs_per_request: int = 100
-    retries: int = 4
-    backoff_s: float = 1.0
-    timeout_s: float = 60.0
-    dee2_url: str = field(
-        default_factory=lambda: os.environ.get("DEGAE_DEE2_URL", DEFAULT_DEE2_URL)
+    species: str = field(
+        default="mmusculus", metadata={"help": "DEE2 species.", "choices": SPECIES}
     )
-    geo_url: str = field(default_factory=lambda: os.environ.get("DEGAE_GEO_URL", DEFAULT_GEO_URL))
-    refresh_metadata: bool = False
+    series: tuple[str, ...] = field(
+        default=(), metadata={"help": "GEO series to fetch (repeatable).", "multiple": True}
+    )
+    max_runs_per_request: int = field(default=100, metadata={"help": "Runs per DEE2 request."})
+    retries: int = field(default=4, metadata={"help": "Tries after the first."})
+    backoff_s: float = field(
+        default=1.0, metadata={"help": "First wait between tries (s).", "flag": "--backoff"}
+    )
+    timeout_s: float = field(
+        default=60.0, metadata={"help": "Per request (s).", "flag": "--timeout"}
+    )
+    dee2_url: str = field(
+        default_factory=lambda: os.environ.get("DEGAE_DEE2_URL", DEFAULT_DEE2_URL),
+        metadata={
+            "help": "DEE2's base URL.",
+            "envvar": "DEGAE_DEE2_URL",
+            "shown": DEFAULT_DEE2_URL,
+        },
+    )
+    geo_url: str = field(
+        default_factory=lambda: os.environ.get("DEGAE_GEO_URL", DEFAULT_GEO_URL),
+        metadata={"help": "GEO's base URL.", "envvar": "DEGAE_GEO_URL", "shown": DEFAULT_GEO_URL},
+    )
+    refresh_metadata: bool = field(
+        default=False, metadata={"help": "Download the species metadata again."}
+    )
 
     def __post_init__(self) -> None:
         if self.species not in SPECIES:
