@@ -66,7 +66,8 @@ def main() -> None:
 
     from degae_tools import console
     from degae_tools.models import AutoencoderConfig
-    from degae_tools.train import train
+    from degae_tools.steps.train import train
+    from warehouse import Warehouse
 
     console.mode.quiet = True
     tmp = Path(tempfile.mkdtemp(prefix="degae-bench-ae-"))
@@ -85,7 +86,8 @@ def main() -> None:
                 epochs=args.epochs, representation=representation, **architecture, **options
             )
             folder = tmp / f"model-{len(rows)}"
-            result = train(db, config, model_dir=folder)
+            with Warehouse.open(db, write=True) as wh:
+                result = train(wh, config, model_dir=folder)
             test = {r["method"]: r for r in result.reconstruction if r["split"] == "test"}
             row = {
                 "representation": representation,

@@ -64,14 +64,15 @@ def one_representation(db: Path, truth: Path, representation: str, args) -> dict
     from degae_tools.models import AutoencoderConfig
     from degae_tools.models.go_config import AttributeConfig
     from degae_tools.steps import attribute, predict, validate
-    from degae_tools.train import train
+    from degae_tools.steps.train import train
     from warehouse import Warehouse
 
     config = AutoencoderConfig(
         neurons=args.neurons, layers=args.layers, epochs=args.epochs, representation=representation
     )
     started = time.perf_counter()
-    trained = train(db, config, model_dir=db.parent / f"model-{representation}")
+    with Warehouse.open(db, write=True) as wh:
+        trained = train(wh, config, model_dir=db.parent / f"model-{representation}")
     train_s = time.perf_counter() - started
     recon = {(r["method"], r["split"]): r for r in trained.reconstruction}
     model_dir, exact_rule = trained.model_dir, AttributeConfig(rule="exact")

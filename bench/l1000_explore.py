@@ -6,7 +6,7 @@ compounds × 978 landmark genes, moderated z-scores) where it lies, clips to ±1
 gene on the training rows, and splits signatures with a seed into train / validation / test
 (70/10/20). Every choice is made on train + validation only: hyper-parameters by 3-fold CV on the
 training split (early stopping on the validation split), and the test split is scored once per
-final configuration. The metric is ``degae_tools.train.ReconstructionScores``'s pooled R²
+final configuration. The metric is ``degae_tools.models.baselines.ReconstructionScores``'s pooled R²
 (1 - SSE/SST, SST about each gene's mean on the scored split, standardised units).
 
 Stages (``--stages``, all by default; results merge into the JSON, fits are cached):

@@ -266,7 +266,7 @@ def ensemble(wh, kind: str, latent: int, plan: Plan, test_x: np.ndarray) -> dict
     import pyarrow as pa
 
     from degae_tools.models.baselines import score_split
-    from degae_tools.train import load_bundle
+    from degae_tools.models.bundle import load_bundle
 
     cells = [trained(wh, kind, latent, seed, plan, ()) for seed in plan.ensemble_seeds]
     bundles = [load_bundle(Path(c["folder"])) for c in cells]

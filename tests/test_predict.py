@@ -19,8 +19,8 @@ from degae_tools.models.config import AutoencoderConfig
 from degae_tools.models.go_config import LABEL_COLUMNS, PredictConfig
 from degae_tools.models.go_head import ridge_scores
 from degae_tools.steps import predict
+from degae_tools.steps import train as train_step
 from degae_tools.steps.predict import predict_vector
-from degae_tools.train import train
 from tests.helpers import rows as warehouse_rows
 from tests.warehouse_fixtures import tiny_warehouse
 from warehouse import Warehouse
@@ -60,7 +60,7 @@ def trained_compendium() -> tuple[Path, Path]:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     tiny_warehouse(db, n_contrasts=120, n_genes=N_GENES, n_terms=8, seed=0)
     config = AutoencoderConfig(neurons=8, epochs=40, batch_size=16, learning_rate=0.01)
-    train(db, config, model_dir=model_dir)
+    on_warehouse(db, train_step.train, config, model_dir=model_dir)
     fit_predictor(db, model_dir, PredictConfig(min_positives=5))
     (folder / "done").touch()
     return db, model_dir
