@@ -138,7 +138,9 @@ def test_the_real_dee2_download_loads_and_fails_qc(shared_data, tmp_path):
     de = CliRunner().invoke(main, ["de", "--db", str(db), "--task-runner", "none", "--strict"])
     assert de.exit_code == 2, de.output
     assert de.output.startswith("nothing done: no included contrast to test")
-    assert "  1 series: no GEO series matrix" in de.output
+    # every cause, not only the first, with the series named
+    assert "  1 series (GSE33543): no GEO series matrix" in de.output
+    assert "  1 series (GSE33543, 4 runs): no run passes DEE2 QC" in de.output
 
 
 @pytest.mark.parametrize("mode", ["study"])

@@ -19,6 +19,7 @@ from degae_tools import console
 from degae_tools.errors import DesignError, NothingToDo
 from degae_tools.limma import DEConfig, de_table
 from degae_tools.steps.counts import RUN_SEPARATOR, read_counts, sample_counts
+from degae_tools.steps.ingest import exclusion_lines
 from degae_tools.steps.runs import (
     ChunkResult,
     Mapper,
@@ -35,7 +36,6 @@ from warehouse import Query, Warehouse
 
 PENDING = Query("de/pending")
 INCLUDED = Query("de/included_contrasts")
-EXCLUSION_REASONS = Query("de/exclusion_reasons")
 STAGE = "de"
 
 
@@ -174,7 +174,7 @@ def claimed(wh: Warehouse, config: DEConfig) -> tuple[list[SeriesJob], DESummary
 
 def nothing_to_test(wh: Warehouse, config: DEConfig = DEConfig()) -> None:
     """Raise NothingToDo, saying why on one line per cause, when no contrast is pending: none
-    is included (the series' first failed inclusion criteria, largest first), or every
+    is included (every inclusion criterion the series fail, largest first), or every
     included one already has results for its current inputs and these settings."""
     if wh.frame(PENDING, {"settings": settings(config)}).height:
         return
@@ -185,8 +185,7 @@ def nothing_to_test(wh: Warehouse, config: DEConfig = DEConfig()) -> None:
             "settings (core.de_runs: done, or skipped with the reason); another --prior-count, "
             "--input or --voom refits them"
         )
-    reasons = wh.rows(EXCLUSION_REASONS)
-    lines = [f"{n} series: {reason}" for reason, n in reasons] or ["no series loaded (run ingest)"]
+    lines = exclusion_lines(wh) or ["no series loaded (run ingest)"]
     raise NothingToDo(
         "no included contrast to test (SELECT * FROM core.dataset_inclusion says why):\n  "
         + "\n  ".join(lines)

@@ -236,11 +236,7 @@ def inclusion_notes(wh: Warehouse, totals: Totals) -> list[str]:
     causes = wh.rows(EXCLUSION_CAUSES)
     if totals.n_contrasts == 0:
         lines = [f"no contrast came out of {totals.n_series} series:"]
-        for criterion, n_series, n_runs, examples in causes:
-            named = ", ".join(examples) + (", …" if n_series > len(examples) else "")
-            runs = f", {n_runs} runs" if criterion == "no run passes DEE2 QC" else ""
-            advice = f": {ADVICE[criterion]}" if criterion in ADVICE else ""
-            lines.append(f"  {n_series} series ({named}{runs}): {criterion}{advice}")
+        lines += [f"  {line}" for line in exclusion_lines(wh, causes)]
         return [*lines, f"  list them: {LIST_EXCLUSIONS}"]
     if totals.n_included == totals.n_series:
         return []
@@ -249,6 +245,18 @@ def inclusion_notes(wh: Warehouse, totals: Totals) -> list[str]:
         f"{totals.n_included} of {totals.n_series} series included ({totals.n_contrasts} "
         f"contrasts); the others: {others} ({LIST_EXCLUSIONS})"
     ]
+
+
+def exclusion_lines(wh: Warehouse, causes: list[tuple] | None = None) -> list[str]:
+    """One line per failed inclusion criterion, largest first: how many series fail it (a series
+    may fail several), the first of them, and what to do about it where there is advice."""
+    lines = []
+    for criterion, n_series, n_runs, examples in causes or wh.rows(EXCLUSION_CAUSES):
+        named = ", ".join(examples) + (", …" if n_series > len(examples) else "")
+        runs = f", {n_runs} runs" if criterion == "no run passes DEE2 QC" else ""
+        advice = f": {ADVICE[criterion]}" if criterion in ADVICE else ""
+        lines.append(f"{n_series} series ({named}{runs}): {criterion}{advice}")
+    return lines
 
 
 def load_kind(batch: KindBatch, wh: Warehouse) -> list[LoadReport]:
