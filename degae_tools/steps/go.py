@@ -145,15 +145,30 @@ def stored_config(config: EnrichmentConfig) -> EnrichmentConfig:
     return replace(config, keep="p_over") if config.keep == "fwer_over" else config
 
 
-def pending(wh: Warehouse, settings: str, rule: StrongestGenes) -> dict[str, str]:
-    """Contrasts to enrich with their inputs hash: the compendium's under the enrichment
-    settings, imported signatures' under those and the strongest-genes rule."""
+@dataclass(frozen=True)
+class Pending:
+    """Contrasts to enrich: each one's inputs hash, and the key its DE values are stored under."""
+
+    hashes: dict[str, str]
+    keys: dict[str, int]
+
+    def key_chunks(self, size: int) -> list[list[int]]:
+        """The keys in the order their values were written, `size` at a time, so each chunk
+        reads one run of core.de_values' row groups (see go/de_significance.sql)."""
+        return chunked(sorted(self.keys[c] for c in self.hashes if c in self.keys), size)
+
+
+def pending(wh: Warehouse, settings: str, rule: StrongestGenes) -> Pending:
+    """Contrasts to enrich: the compendium's under the enrichment settings, imported
+    signatures' under those and the strongest-genes rule."""
     signatures = {cid for (cid,) in wh.rows(SIGNATURE_IDS)}
     ruled = json.dumps({**json.loads(settings), **asdict(rule)})
-    hashes = {c: h for c, h in wh.rows(PENDING, {"settings": settings}) if c not in signatures}
+    rows = [r for r in wh.rows(PENDING, {"settings": settings}) if r[0] not in signatures]
     if signatures:
-        hashes |= {c: h for c, h in wh.rows(PENDING, {"settings": ruled}) if c in signatures}
-    return dict(sorted(hashes.items()))
+        rows += [r for r in wh.rows(PENDING, {"settings": ruled}) if r[0] in signatures]
+    rows.sort()
+    keys = {c: k for c, _, k in rows if k is not None}
+    return Pending(hashes={c: h for c, h, _ in rows}, keys=keys)
 
 
 def nothing_to_enrich(
@@ -172,7 +187,7 @@ def nothing_to_enrich(
         causes.append("no GO annotations loaded: ingest a GAF or gene2go file (with the genes)")
     if not with_results:
         causes.append("no contrast has DE results: run `degae-tools de` (or import-de) first")
-    elif not causes and not pending(wh, json.dumps(asdict(stored_config(config))), rule):
+    elif not causes and not pending(wh, json.dumps(asdict(stored_config(config))), rule).hashes:
         causes.append(
             f"all {with_results} contrasts with DE results already have GO enrichment for the "
             "loaded GO files and these settings (other --n-randsets, --candidate-p... redo it)"
@@ -194,11 +209,15 @@ def run(
     just before it is enriched, so memory holds one chunk."""
     config = stored_config(config)
     settings = json.dumps(asdict(config))
-    hashes = pending(wh, settings, rule)
+    todo = pending(wh, settings, rule)
+    hashes = todo.hashes
     annotations = load_annotations(wh, config.relations)
     summary = GOSummary(unmapped_annotations=annotations.unmapped.height)
-    chunks = chunked(list(hashes), chunk_size)
-    de_rows = (wh.frame(DE_SIGNIFICANCE, {"contrast_ids": ids}) for ids in chunks)
+    chunks = todo.key_chunks(chunk_size)
+    de_rows = (
+        wh.frame(DE_SIGNIFICANCE, {"keys": keys, "first": keys[0], "last": keys[-1]})
+        for keys in chunks
+    )
     fitted = (map_chunks or serially(enrich_chunk))(
         de_rows, annotations=annotations, config=config, rule=rule
     )
