@@ -38,7 +38,9 @@ STUDY_PUBLISHED = {
 
 def main() -> None:
     """Simulate, compare, print and write the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--datasets", type=int, default=200)
     parser.add_argument("--genes", type=int, default=5000)
     parser.add_argument("--go-terms", type=int, default=800)

@@ -138,7 +138,9 @@ def command_cases() -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fuzz.json")
     args = parser.parse_args()

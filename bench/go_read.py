@@ -119,7 +119,9 @@ def one_size(folder: Path, n: int, genes: int, chunk: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--contrasts", default="500,2000,8000")
     parser.add_argument("--genes", type=int, default=20000)
     parser.add_argument("--chunk", type=int, default=200)

@@ -163,7 +163,9 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--datasets", type=int, default=40)
     parser.add_argument("--genes", type=int, default=48978)
     parser.add_argument("--repeats", type=int, default=3)

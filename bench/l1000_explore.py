@@ -871,7 +871,9 @@ def stage_go(sig: Signatures, z: np.ndarray, codes: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stages", default="baselines,screen,search,final,curve,go")
     parser.add_argument("--cache", type=Path, default=CACHE, help="fit cache (outside the repo)")
     parser.add_argument("--ensemble", type=int, default=5, help="seeds averaged in the ensemble")

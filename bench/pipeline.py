@@ -78,7 +78,9 @@ def table_counts(db: Path) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--datasets", type=int, default=1000)
     parser.add_argument("--genes", type=int, default=48978)
     parser.add_argument("--go-terms", type=int, default=11130)

@@ -624,7 +624,9 @@ def markdown(result: dict[str, Any]) -> str:
 def parse() -> Plan:
     from degae_tools.models.config import KINDS
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/degae-real-signatures"))
     parser.add_argument("--latents", default=",".join(map(str, LATENTS)))
     parser.add_argument("--kinds", default=",".join(k for k in KIND_SETTINGS if k in KINDS))

@@ -67,7 +67,9 @@ def peer(root: Path, runs_per_series: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--series", type=int, default=1000, help="series at full gene count")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="degae-bench-simulate-") as tmp:

@@ -194,7 +194,9 @@ def query_times(db: Path, n_queries: int, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--sample", type=int, default=100, help="contrasts fitted for before/after")
     parser.add_argument("--queries", type=int, default=30)
