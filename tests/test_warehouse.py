@@ -273,3 +273,33 @@ def test_a_loading_command_creates_a_warehouse_only_in_an_existing_folder(
     assert result.exit_code == 2, result.output
     assert "the folder" in result.output and "does not exist" in result.output
     assert not (tmp_path / "nope").exists()
+
+
+def test_sql_names_what_it_refuses_and_why_a_file_path_is_no_table(ingested, tmp_path):
+    def sql(query: str):
+        return CliRunner().invoke(main, ["sql", query, "--db", str(ingested)])
+
+    install = sql("INSTALL httpfs")
+    assert install.exit_code == 2
+    assert install.output.startswith("error: query failed: INSTALL is not allowed")
+    path = tmp_path / "genes"  # no extension: DuckDB takes it for a table name
+    path.write_text("gene\nA\n")
+    as_table = sql(f"SELECT * FROM '{path}'")
+    assert as_table.exit_code == 2
+    assert as_table.output.strip().endswith("(a file is read as a table only with --allow-files)")
+    assert "Did you mean" not in as_table.output
+
+
+def test_pivot_is_a_read(ingested):
+    result = CliRunner().invoke(
+        main,
+        [
+            "--json",
+            "sql",
+            "PIVOT (SELECT species FROM core.genes) ON species USING count(*)",
+            "--db",
+            str(ingested),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["mmusculus"] == 600

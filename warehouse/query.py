@@ -11,6 +11,7 @@ Exports (`--format csv|json|parquet --out FILE`) are written by degae, not by Du
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ SANDBOX = {
     "lock_configuration": True,
 }
 READING = {"SELECT", "EXPLAIN", "PRAGMA", "CALL"}
+# DuckDB's error for `FROM '/some/file'` when files cannot be read: the path taken as a table name.
+FILE_AS_TABLE = re.compile(r"Table with name ([^\s!]*[/.][^\s!]*) does not exist!?")
 FILES = {"COPY", "EXPORT"}
 
 
@@ -87,13 +90,22 @@ def check_statement(con: duckdb.DuckDBPyConnection, query: str, allow_files: boo
             "statement at a time"
         )
     kind = statements[0].type.name
+    verb = first_word(query)
+    if kind == "MULTI" and verb == "PIVOT":  # PIVOT reads: DuckDB runs it as two statements
+        return
     allowed = READING | (FILES if allow_files else set())
     if kind not in allowed:
         hint = " or --allow-files to read and write files" if kind in FILES else ""
         raise WarehouseError(
-            f"query failed: {kind} is not allowed without --write: the warehouse is opened "
-            f"read-only for queries (pass --write to change it{hint})"
+            f"query failed: {verb or kind} is not allowed without --write: the warehouse is "
+            f"opened read-only for queries (pass --write to change it{hint})"
         )
+
+
+def first_word(query: str) -> str:
+    """The statement's first keyword (INSTALL, where DuckDB's statement type says LOAD)."""
+    words = re.sub(r"(--[^\n]*|/\*.*?\*/)", " ", query, flags=re.S).split()
+    return words[0].upper().rstrip(";") if words else ""
 
 
 def query_error(exc: duckdb.Error, path: Path, write: bool, allow_files: bool) -> WarehouseError:
@@ -108,6 +120,10 @@ def query_error(exc: duckdb.Error, path: Path, write: bool, allow_files: bool) -
         text += "\n(the warehouse is opened read-only; pass --write to change it)"
     elif not allow_files and "file system operations are disabled" in lower:
         text += "\n(queries cannot read or write files; pass --allow-files to let them)"
+    elif not allow_files and FILE_AS_TABLE.search(text):
+        # DuckDB reads `FROM 'file.csv'` as a file only when file access is on.
+        text = FILE_AS_TABLE.sub(r"Table with name \1 does not exist", text).split("\n")[0]
+        text += " (a file is read as a table only with --allow-files)"
     elif "configuration has been locked" in lower or "external extensions is disabled" in lower:
         text += "\n(settings and extensions are fixed for queries; pass --write to change them)"
     return WarehouseError(f"query failed: {text}")
