@@ -60,6 +60,14 @@ class WarehouseError(DegaeError):
     """The warehouse is missing, locked, read-only or not migrated."""
 
 
+class DamagedWarehouseError(WarehouseError):
+    """A block of the warehouse file fails its checksum; `detail` is DuckDB's line saying where."""
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
 class NothingToDo(DegaeError):
     """A step that found nothing to compute: the message says why and what to change (the CLI
     prints it on one line and exits 0, or 2 under --strict)."""

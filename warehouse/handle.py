@@ -30,7 +30,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from degae_tools.errors import WarehouseError
+from degae_tools.errors import DamagedWarehouseError, WarehouseError
 from warehouse.queries import Query
 
 DEFAULT_DB = Path("degae.duckdb")
@@ -114,9 +114,11 @@ def file_error(exc: BaseException, path: str | Path | None = None) -> WarehouseE
             f"source folder"
         )
     elif "corrupt database file" in lower or "checksum" in lower:
-        message = (
-            f"{name} is damaged ({text.splitlines()[0]}); run {check} to see which tables, "
-            "and rebuild them from the source folders"
+        detail = text.splitlines()[0]
+        return DamagedWarehouseError(
+            f"{name} is damaged ({detail}); run {check} to see which tables, and rebuild them "
+            "from the source folders",
+            detail,
         )
     elif "could not read enough bytes" in lower:
         message = (

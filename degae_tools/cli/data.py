@@ -112,16 +112,26 @@ def check(db: Path | None) -> None:
     """Verify the warehouse file: read every table whole (DuckDB checks each block's checksum),
     compare row counts, and check the table contracts of sql/contracts.toml. Exit status 2 when
     anything is damaged or broken, with the commands that rebuild it from the source folders."""
+    from degae_tools.errors import DamagedWarehouseError, WarehouseError
     from warehouse import Warehouse
     from warehouse.check import check_warehouse
 
-    report = check_warehouse(Warehouse.open(resolve_db(db)))
+    path = resolve_db(db)
+    try:
+        report = check_warehouse(Warehouse.open(path))
+    except DamagedWarehouseError as exc:  # `check` cannot send the user to `check`
+        raise WarehouseError(
+            f"the warehouse {path} is damaged where DuckDB reads its catalogue ({exc.detail}), "
+            "so no table can be checked; restore it from a copy, or move it aside and rebuild "
+            "it with `degae-tools ingest` on the source folder"
+        ) from exc
     if console.mode.json:
         console.show_record(
             {
                 "warehouse": str(report.path),
                 "tables": {t.table: t.rows for t in report.tables},
                 "damaged": {t.table: t.problem for t in report.damaged},
+                "bad_blocks": [str(b) for b in report.bad_blocks],
                 "violations": [str(v) for v in report.violations],
                 "rebuild": report.rebuild(),
             }
@@ -131,8 +141,10 @@ def check(db: Path | None) -> None:
         console.show_table(["table", "rows", "read whole"], rows, title=str(report.path))
         for violation in report.violations:
             click.echo(f"contract: {violation}", err=True)
-        if report.damaged:
-            names = ", ".join(t.table for t in report.damaged)
+        for block in report.bad_blocks:
+            click.echo(f"block: {block}", err=True)
+        if report.damaged or report.bad_blocks:
+            names = ", ".join(t.table for t in report.damaged) or "blocks outside table data"
             click.echo(f"damaged: {names}. Rebuild them in a fresh warehouse:", err=True)
             for step in report.rebuild():
                 click.echo(f"  {step}", err=True)
