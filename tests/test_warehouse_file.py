@@ -169,14 +169,44 @@ def run_as_user(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_an_unreadable_warehouse_is_a_permission_error_not_a_full_disk(ingested, tmp_path):
+@pytest.mark.parametrize("command", [["sql", "SELECT 1"], ["de", "--task-runner", "none"]])
+def test_an_unreadable_warehouse_is_a_permission_error_not_a_full_disk(ingested, tmp_path, command):
     db = copy_warehouse(ingested, tmp_path)
     db.chmod(0)
-    result = run_as_user("sql", "SELECT 1", "--db", str(db))
+    result = run_as_user(*command, "--db", str(db))
     db.chmod(0o644)
     assert result.returncode == 2, result.stderr
     line = one_error_line(result.stderr)
     assert "no permission" in line and "disk" not in line
+    assert "read-only" not in line  # it cannot be read at all
+
+
+def test_a_write_ahead_log_the_folder_will_not_let_go_stops_a_writer_before_it_changes_the_file(
+    ingested, tmp_path
+):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    db = copy_warehouse(ingested, folder)
+    # A writer that stops after a commit and before its checkpoint leaves its log behind.
+    stopped = (
+        "import duckdb, os, sys; con = duckdb.connect(sys.argv[1]); "
+        "con.execute(\"SET checkpoint_threshold = '1TB'\"); "
+        "con.execute('CREATE TABLE ml.left_in_the_log AS SELECT 1 AS x'); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", stopped, str(db)], check=True)
+    wal = db.with_name(db.name + ".wal")
+    assert wal.exists()
+    before = (digest(db), digest(wal))
+    folder.chmod(0o555)
+    try:
+        result = run_as_user("de", "--task-runner", "none", "--db", str(db))
+        read = run_as_user("sql", "SELECT x FROM ml.left_in_the_log", "--db", str(db))
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 2, result.stderr
+    assert "write-ahead log" in one_error_line(result.stderr)
+    assert (digest(db), digest(wal)) == before
+    assert read.returncode == 0 and "1" in read.stdout, read.stderr
 
 
 def test_a_folder_that_refuses_the_write_ahead_log_is_a_permission_error(ingested, tmp_path):

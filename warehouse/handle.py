@@ -201,8 +201,7 @@ class Warehouse:
         path = Path(path) if path is not None else default_db_path()
         check_path(path, create=create)
         if write:
-            if path.exists() and not os.access(path, os.W_OK):
-                raise WarehouseError(f"warehouse {path} is read-only: cannot write to it")
+            check_writable(path)
             check_free_space(path.parent)
         wh = cls(path, write=write, wait_s=wait_s, settings=settings)
         if write:
@@ -447,6 +446,30 @@ def check_path(path: Path, *, create: bool) -> None:
         raise WarehouseError(
             f"cannot create a warehouse at {path}: no permission to write in {path.parent} "
             "(choose a folder you may write, or fix its permissions)"
+        )
+
+
+def check_writable(path: Path) -> None:
+    """Before a writer opens `path`: the file can be read and written, and a write-ahead log
+    left by a killed writer can be replayed and removed. DuckDB replays that log into the file
+    as it opens it, so a folder that refuses the log's removal would see the file changed by a
+    command that then fails."""
+    if not path.exists():
+        return
+    if not os.access(path, os.R_OK):
+        raise WarehouseError(
+            f"no permission to read the warehouse {path}; fix the file's permissions, or point "
+            "--db at a warehouse you may use"
+        )
+    if not os.access(path, os.W_OK):
+        raise WarehouseError(f"warehouse {path} is read-only: cannot write to it")
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists() and not os.access(path.parent, os.W_OK | os.X_OK):
+        raise WarehouseError(
+            f"the warehouse {path} has a write-ahead log ({wal.name}) left by a writer that "
+            f"stopped, and its folder {path.parent} may not be written, so the log cannot be "
+            "replayed and removed; fix the folder's permissions (a reader such as `sql` still "
+            "sees the data)"
         )
 
 
