@@ -28,11 +28,16 @@ def test_migrations_can_run_twice(tmp_path):
     assert tables >= 20
 
 
-def test_init_creates_the_warehouse_where_asked(tmp_path):
-    db = tmp_path / "sub" / "w.duckdb"
+def test_init_creates_the_warehouse_where_asked_in_an_existing_folder_only(tmp_path):
+    db = tmp_path / "w.duckdb"
     result = CliRunner().invoke(main, ["init", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert db.exists()
+    elsewhere = tmp_path / "sub" / "w.duckdb"
+    refused = CliRunner().invoke(main, ["init", "--db", str(elsewhere)])
+    assert refused.exit_code == 2
+    assert "the folder" in refused.output and "does not exist" in refused.output
+    assert not elsewhere.parent.exists()
 
 
 def test_db_defaults_to_the_environment_variable(tmp_path, monkeypatch):

@@ -24,27 +24,13 @@ from degae_tools.steps.ingest import IngestConfig
 def init(db: Path | None) -> None:
     """Create the warehouse (or bring it up to date): schemas raw, core, ml and their views.
 
-    The one command that also makes a missing folder for it: it is asked to create, by name."""
-    from warehouse import Warehouse, default_db_path
+    Like every command that creates a warehouse, only in a folder that exists."""
+    from warehouse import Warehouse
 
-    path = db if db is not None else default_db_path()
-    if not path.exists():
-        _make_folder(path.parent)
+    path = resolve_db(db, create=True)
     with Warehouse.open(path, write=True, create=True) as wh:
         applied = wh.migrate()
     console.show_record({"warehouse": str(path), "sql_files_applied": len(applied)})
-
-
-def _make_folder(folder: Path) -> None:
-    from degae_tools.errors import WarehouseError
-
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WarehouseError(
-            f"cannot create the folder {folder} for the warehouse ({exc.strerror}); choose a "
-            "folder you may write, or fix its permissions"
-        ) from exc
 
 
 @main.command()
