@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from degae_tools import console
-from degae_tools.errors import DesignError, NothingToDo
+from degae_tools.errors import DesignError, NothingToDo, WarehouseError
 from degae_tools.limma import DEConfig, de_table
 from degae_tools.steps.counts import RUN_SEPARATOR, read_counts, sample_counts
 from degae_tools.steps.ingest import exclusion_lines
@@ -145,12 +146,25 @@ def run(
     jobs, summary = claimed(wh, config)
     chunks = chunked(jobs, chunk_size)
     try:
+        check_counts_folder(wh, jobs)
         fitted = (map_chunks or serially(fit_chunk))(chunks, config=config)
         for chunk in console.progress(fitted, len(chunks), "limma"):
             write_chunk(wh, chunk, config, summary)
     finally:
         release(wh, STAGE, [c.contrast_id for job in jobs for c in job.contrasts])
     return summary
+
+
+def check_counts_folder(wh: Warehouse, jobs: list[SeriesJob]) -> None:
+    """Stop, naming the folder, when none of the jobs' counts can be found because the
+    warehouse's counts folder is gone (a warehouse copied without it): every contrast would
+    otherwise be skipped as unreadable. A few missing files are skipped with that reason."""
+    if jobs and not wh.counts_dir.is_dir() and not any(Path(j.parquet_path).exists() for j in jobs):
+        raise WarehouseError(
+            f"the counts of {wh.path} are missing: the folder {wh.counts_dir} does not exist (a "
+            "warehouse copied without it?); copy it beside the warehouse, or run `degae-tools "
+            "ingest` on the source folder again"
+        )
 
 
 def claimed(wh: Warehouse, config: DEConfig) -> tuple[list[SeriesJob], DESummary]:
