@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from click.testing import CliRunner
 
 from degae_tools.cli import main
 from degae_tools.errors import WarehouseError
-from tests.helpers import REPO
+from tests.helpers import REPO, copy_warehouse
 from warehouse import Warehouse
 
 
@@ -308,3 +309,12 @@ def test_pivot_is_a_read(ingested):
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)[0]["mmusculus"] == 600
+
+
+def test_a_writer_with_nothing_to_do_leaves_the_file_as_it_was(analysed, tmp_path):
+    db = copy_warehouse(analysed, tmp_path)
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    for command in (["de", "--task-runner", "none"], ["enrich", "--task-runner", "none"]):
+        result = CliRunner().invoke(main, [*command, "--db", str(db)])
+        assert result.exit_code == 0 and "nothing done" in result.output, result.output
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
