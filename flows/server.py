@@ -4,8 +4,11 @@ Without `PREFECT_API_URL`, Prefect starts a temporary API server (uvicorn, about
 first time a flow needs one, and stops it at exit, but not when the command is killed: SIGKILL
 runs no exit handler, and the server is left running under PID 1. For a `degae-tools`
 command, the CLI asks (`manage()`) that the temporary server be started with a parent-death
-signal (Linux `prctl(PR_SET_PDEATHSIG, SIGTERM)`): the kernel stops it when the command's
-process ends, however it ends. Starting it is announced on one line.
+signal (Linux `prctl(PR_SET_PDEATHSIG, SIGKILL)`): the kernel stops it when the command's
+process ends, however it ends. SIGKILL, not SIGTERM: a server told to stop while it is still
+starting finished its startup first and outlived the command by up to 20 s, and with the
+command gone no client is left for a graceful stop to serve (its SQLite database commits
+atomically, so a killed server loses nothing committed). Starting it is announced on one line.
 
 Each flow run the command makes is tagged with the command's process (`degae-pid:…`), and
 when a later command starts its server, runs still RUNNING or PENDING whose process is gone
@@ -102,7 +105,7 @@ class _DieWithParent:
         return subprocess.Popen(*args, **kwargs)
 
 
-def parent_death_signal(sig: int = signal.SIGTERM) -> Any:
+def parent_death_signal(sig: int = signal.SIGKILL) -> Any:
     """A `preexec_fn`: the child gets `sig` when the thread that started it ends (for the CLI,
     its main thread: the process). None where prctl does not exist (not Linux)."""
     if not sys.platform.startswith("linux"):
