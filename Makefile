@@ -53,10 +53,11 @@ demo: install
 	$(BIN)/degae-tools sql "SELECT exclusion_reason, count(*) AS datasets FROM core.dataset_inclusion GROUP BY ALL ORDER BY 2 DESC" --db $(DB)
 	@echo "report: $(DEMO)/report.html   warehouse: $(DB)"
 
+# Two pytest-xdist workers, each running whole test files (a file's fixtures are built once).
 test: install r-limma chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(DEMO)

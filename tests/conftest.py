@@ -61,3 +61,17 @@ def analysed(ingested, tmp_path_factory) -> Path:
     run_de(db)
     run_go(db)
     return db
+
+
+# The longest test files, first: with `pytest -n 2 --dist loadfile` (the Makefile's test command)
+# each file runs whole on one worker, so starting the longest ones first keeps one worker from
+# being left with a long file at the end (longest-processing-time-first scheduling).
+LONGEST_FIRST = ("test_readme.py", "test_cli_process.py", "test_scale_out.py", "test_refresh.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
