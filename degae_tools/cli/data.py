@@ -96,8 +96,9 @@ def export_tables(out_dir: Path, db: Path | None, tables: tuple[str, ...]) -> No
 @friendly_errors
 def check(db: Path | None) -> None:
     """Verify the warehouse file: read every table whole (DuckDB checks each block's checksum),
-    compare row counts, and check the table contracts of sql/contracts.toml. Exit status 2 when
-    anything is damaged or broken, with the commands that rebuild it from the source folders."""
+    verify every other block (indexes, catalogue) against its checksum, compare row counts, and
+    check the table contracts of sql/contracts.toml. Exit status 2 when anything is damaged or
+    broken, with the commands that rebuild it from the source folders."""
     from degae_tools.errors import DamagedWarehouseError, WarehouseError
     from warehouse import Warehouse
     from warehouse.check import check_warehouse
