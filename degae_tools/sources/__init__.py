@@ -10,6 +10,7 @@ first bad row raises, naming its line.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,6 +25,15 @@ GZIP_MAGIC = b"\x1f\x8b"
 FIRST_LINE_LIMIT = 16 << 20
 LINE_LIMIT = 64 << 20
 READ_BLOCK = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ a host that never answered raises `OfflineError`.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -47,6 +46,7 @@ import httpx
 
 from degae_tools.atomic import atomic_path
 from degae_tools.errors import DegaeError, FetchError, InputFileError, OfflineError
+from degae_tools.sources import file_sha256
 
 T = TypeVar("T")
 
@@ -466,14 +466,11 @@ class Manifest:
 
     def record(self, path: Path, url: str) -> None:
         """Note a completed download and save."""
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
+        sha256 = file_sha256(path)
         self.files[self.key(path)] = {
             "url": url,
             "bytes": path.stat().st_size,
-            "sha256": digest.hexdigest(),
+            "sha256": sha256,
             "fetched_at": _now(),
         }
         self.save()

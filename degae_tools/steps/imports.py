@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from degae_tools.errors import InputFileError, ResultTableError
 from degae_tools.signature_config import DETableImport
-from degae_tools.sources import Rejection
+from degae_tools.sources import Rejection, file_sha256
 from degae_tools.sources.de_tables import VALUES, DETable, read_de_table
 from degae_tools.sources.results import read_gofuncr
 from degae_tools.steps.gene_map import SPECIES, gene_table, map_genes
+from degae_tools.steps.ingest import LoadReport
 from degae_tools.steps.runs import (
     ChunkResult,
     RunRow,
@@ -38,7 +38,6 @@ from degae_tools.steps.signatures import (
     Collection,
     Signatures,
     check_mapped,
-    file_sha256,
     record_file,
     retry_annotations,
     unmapped_rejections,
@@ -55,18 +54,6 @@ LIVE_TERMS = Query("imports/live_terms")
 ENSEMBL_PREFIXES = {"ENSMUSG": "mmusculus", "ENSG0": "hsapiens"}
 
 
-@dataclass
-class ImportReport:
-    """What one file's import did: loaded, skipped (already loaded) or rejected, with counts."""
-
-    path: str
-    kind: str
-    status: str
-    n_rows: int = 0
-    n_rejected: int = 0
-    message: str = ""
-
-
 Loader = Callable[[Warehouse, Path, list[Rejection]], int]
 
 
@@ -75,7 +62,7 @@ def import_de(
     files: tuple[Path, ...],
     contrast_id: str | None = None,
     config: DETableImport = DETableImport(),
-) -> list[ImportReport]:
+) -> list[LoadReport]:
     """Load each DE table as the result of `contrast_id`, or (None) as a signature of the
     collection in `config`."""
     if contrast_id is not None:
@@ -93,7 +80,7 @@ def import_de(
     return reports
 
 
-def import_go(wh: Warehouse, files: tuple[Path, ...], contrast_id: str) -> list[ImportReport]:
+def import_go(wh: Warehouse, files: tuple[Path, ...], contrast_id: str) -> list[LoadReport]:
     """Load GOfuncR `go_enrich()$results` tables as the GO enrichment of `contrast_id`."""
     require_contrast(wh, files[0] if files else Path("-"), contrast_id)
     return [
@@ -101,25 +88,25 @@ def import_go(wh: Warehouse, files: tuple[Path, ...], contrast_id: str) -> list[
     ]
 
 
-def load_one(wh: Warehouse, path: Path, kind: str, loader: Loader) -> ImportReport:
+def load_one(wh: Warehouse, path: Path, kind: str, loader: Loader) -> LoadReport:
     """Load one file with `loader` in one transaction, or record why it was rejected."""
     sha = file_sha256(path)
     if wh.scalar(LOADED, {"kind": kind, "sha": sha}):
-        return ImportReport(str(path), kind, "skipped", message="already loaded")
+        return LoadReport(str(path), kind, "skipped", message="already loaded")
     rejections: list[Rejection] = []
     try:
         with wh.transaction():
             n_rows = loader(wh, path, rejections)
             record_rejections(wh, rejections, STAGE)
             record_file(wh, path, kind, sha, n_rows)
-        return ImportReport(str(path), kind, "loaded", n_rows, len(rejections))
+        return LoadReport(str(path), kind, "loaded", n_rows, len(rejections))
     except (InputFileError, pl.exceptions.PolarsError) as exc:
         if not isinstance(exc, InputFileError):
             exc = ResultTableError(path, None, f"unreadable table: {exc}".splitlines()[0])
         with wh.transaction():
             record_rejections(wh, [Rejection(str(path), exc.line, str(exc), None)], STAGE)
             record_file(wh, path, kind, sha, 0, status="rejected")
-        return ImportReport(str(path), kind, "rejected", 0, 1, str(exc))
+        return LoadReport(str(path), kind, "rejected", 0, 1, str(exc))
 
 
 def require_contrast(wh: Warehouse, path: Path, contrast_id: str) -> None:

@@ -11,7 +11,6 @@ came out, why.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ import pyarrow as pa
 
 from degae_tools.errors import DegaeError, InputFileError
 from degae_tools.groups import Mode
-from degae_tools.sources import Rejection
+from degae_tools.sources import Rejection, file_sha256
 from degae_tools.sources.layout import IGNORED_DIRS, KINDS, discover
 from degae_tools.steps import contrasts, ingest_counts, ingest_files
 from degae_tools.steps.runs import Mapper, record_rejections, serially
@@ -329,15 +328,6 @@ def as_input_error(exc: Exception, path: Path, kind: str) -> InputFileError:
     if isinstance(exc, InputFileError):
         return exc
     return InputFileError(path, None, f"unreadable {kind} file: {exc}".splitlines()[0])
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def has_loaded_files(db_path: Path) -> bool:

@@ -22,7 +22,7 @@ import polars as pl
 
 from degae_tools.errors import SignatureFileError
 from degae_tools.signature_config import SignatureImport
-from degae_tools.sources import Rejection
+from degae_tools.sources import Rejection, file_sha256
 from degae_tools.sources.signatures import SignatureMatrix, read_signature_matrix
 from degae_tools.steps.gene_map import SPECIES, GeneMapping, gene_table, map_genes, write_genes
 from degae_tools.steps.runs import ChunkResult, RunRow, record_rejections, write_de_results
@@ -106,15 +106,6 @@ def run(wh: Warehouse, path: str | Path, config: SignatureImport) -> ImportSumma
         len(matrix.names) - written, int(mapping.mapped.sum()), mapping.n_unmapped,
         mapping.new_genes.height, len(rejections) - mapping.n_unmapped, table_path,
     )  # fmt: skip
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_mapped(path: Path, mapping: GeneMapping, system: str, table_path: str | None) -> None:
