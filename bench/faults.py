@@ -71,10 +71,14 @@ def run(stage: str, src: Path, db: Path, env: dict[str, str]) -> float:
 
 
 def flow_seconds(prefect_home: Path, pid: int) -> float:
-    """From the start of the first flow run the process `pid` made to the end of its last."""
+    """From the start of the first flow run the process `pid` made to the end of its last (0
+    when it made none: a rerun after a kill that came when every write was done has nothing to
+    do, and says so before any flow starts)."""
     with sqlite3.connect(prefect_home / "prefect.db", timeout=30) as db:
         runs = db.execute("SELECT tags, start_time, end_time FROM flow_run").fetchall()
     mine = [(start, end) for tags, start, end in runs if f":{pid}:" in tags and start and end]
+    if not mine:
+        return 0.0
     start = min(datetime.fromisoformat(s) for s, _ in mine)
     end = max(datetime.fromisoformat(e) for _, e in mine)
     return (end - start).total_seconds()
