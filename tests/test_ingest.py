@@ -15,6 +15,7 @@ from degae_tools.errors import DegaeError
 from degae_tools.steps.counts import read_counts
 from degae_tools.steps.ingest import IngestConfig, ingest
 from tests.helpers import REPO, checkout_env, cli_command, copy_warehouse, rows
+from warehouse import Warehouse
 
 TABLES = [
     "raw.dee2_runs",
@@ -384,3 +385,22 @@ def test_a_count_file_ending_in_nul_bytes_is_rejected_whole(one_series, tmp_path
     packed.unlink()
     summary = ingest(one_series, tmp_path / "w.duckdb")
     assert summary.rejected == 1 and "ends in NUL bytes" in summary.errors[0]
+
+
+def test_a_count_file_streams_in_batches_of_a_bounded_size(one_series, tmp_path, monkeypatch):
+    from degae_tools.sources.dee2 import count_layout
+    from degae_tools.steps import ingest_counts
+
+    path = next((one_series / "counts").iterdir())
+    layout = count_layout(path)
+    db = tmp_path / "w.duckdb"
+    ingest(one_series, db)
+    n_genes = query(db, "SELECT n_genes FROM raw.count_files")[0][0]
+    # Batches of about 50 rows: the file's 600 genes never sit in memory at once.
+    monkeypatch.setattr(ingest_counts, "MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(ingest_counts, "CHUNK_BYTES", 50 * 8 * (len(layout.runs) + 1))
+    with Warehouse.open(db) as wh:
+        next_index = wh.scalar("SELECT max(gene_index) + 1 FROM core.genes")
+        sizes = [c.table.num_rows for c in ingest_counts.read_wide(wh, path, layout, next_index)]
+    assert len(sizes) >= n_genes // 50 and max(sizes) <= 50 * 1.1
+    assert sum(sizes) == n_genes
