@@ -1,19 +1,22 @@
 """Malformed input for every reader, at bench size: 1,000 hypothesis examples per reader and
 strategy (CI runs 50). Only the named InputFileError subclasses may escape a reader.
 Then whole commands on damaged inputs and warehouses (a tab inside a GeneInfo gene ID, an OBO
-whose is_a edges loop, a warehouse with a damaged header, a truncated warehouse): each must end
-with exit status 0 or 2 and without a traceback (an uncaught exception).
+whose is_a edges loop; a warehouse with a damaged header, truncated, with a damaged index block,
+or copied without its counts folder): each must end with exit status 0 or 2 and without a
+traceback (an uncaught exception), and a command that fails on a damaged warehouse should leave
+the file as it was (counted).
 
     python bench/fuzz.py [--examples 1000]
 
-Writes bench/results/fuzz.json: examples, tests run and passed, the command cases and how many
-ended in an uncaught exception, wall time.
+Writes bench/results/fuzz.json: examples, tests run and passed, the command cases, how many
+ended in an uncaught exception and how many failed commands changed the file, wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -63,6 +66,28 @@ def truncated(db: Path) -> None:
         f.truncate(db.stat().st_size // 2)
 
 
+def damaged_index(db: Path) -> None:
+    """Damage a block that holds no table data and no catalogue: an index."""
+    from warehouse import Warehouse
+
+    wh = Warehouse.open(db)
+    tables = [t for (t,) in wh.rows("SELECT schema_name || '.' || table_name FROM duckdb_tables()")]
+    known = {b for (b,) in wh.rows("SELECT block_id FROM pragma_metadata_info()")}
+    for table in tables:
+        query = "SELECT block_id FROM pragma_storage_info($t) WHERE block_id >= 0"
+        known |= {b for (b,) in wh.rows(query, {"t": table})}
+    total, block_size = wh.one("SELECT total_blocks, block_size FROM pragma_database_size()")
+    wh.close()
+    block = min(set(range(total)) - known)
+    with db.open("r+b") as f:
+        f.seek(3 * 4096 + block * block_size + 1024)
+        f.write(bytes(range(256)))
+
+
+def without_counts(db: Path) -> None:
+    """Nothing to damage: the file was copied without its `<name>_counts` folder."""
+
+
 INPUT_CASES: dict[str, Callable[[Path], None]] = {
     "tab_in_a_geneinfo_gene_id": tab_in_a_gene_id,
     "obo_is_a_cycle": obo_cycle,
@@ -70,6 +95,8 @@ INPUT_CASES: dict[str, Callable[[Path], None]] = {
 WAREHOUSE_CASES: dict[str, Callable[[Path], None]] = {
     "warehouse_header_damaged": damaged_header,
     "warehouse_truncated": truncated,
+    "warehouse_index_block_damaged": damaged_index,
+    "warehouse_without_its_counts_folder": without_counts,
 }
 ON_A_WAREHOUSE = {
     "sql": ["sql", "SELECT count(*) FROM core.de_results"],
@@ -129,10 +156,13 @@ def command_cases() -> list[dict]:
             folder = work / f"{case}-{command}"
             folder.mkdir()
             db = folder / "w.duckdb"
-            shutil.copy(good, db)
+            shutil.copy(good, db)  # the file alone: no counts folder beside it
             damage(db)
+            before = hashlib.sha256(db.read_bytes()).hexdigest()
             args = [a.format(src=clean) for a in args]
-            results.append(outcome(case, command, degae(*args, "--db", str(db), cwd=work)))
+            done = outcome(case, command, degae(*args, "--db", str(db), cwd=work))
+            changed = hashlib.sha256(db.read_bytes()).hexdigest() != before
+            results.append({**done, "file_changed": changed})
     shutil.rmtree(work, ignore_errors=True)
     return results
 
@@ -177,6 +207,9 @@ def main() -> None:
         "pytest_summary": tail,
         "command_cases": len(cases),
         "uncaught_exceptions": sum(c["uncaught_exception"] for c in cases),
+        "failed_commands_that_changed_the_file": sum(
+            c.get("file_changed", False) and c["exit"] != 0 for c in cases
+        ),
         "cases": cases,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
