@@ -69,13 +69,11 @@ def truncated(db: Path) -> None:
 def damaged_index(db: Path) -> None:
     """Damage a block that holds no table data and no catalogue: an index."""
     from warehouse import Warehouse
+    from warehouse.check import block_owners
 
     wh = Warehouse.open(db)
     tables = [t for (t,) in wh.rows("SELECT schema_name || '.' || table_name FROM duckdb_tables()")]
-    known = {b for (b,) in wh.rows("SELECT block_id FROM pragma_metadata_info()")}
-    for table in tables:
-        query = "SELECT block_id FROM pragma_storage_info($t) WHERE block_id >= 0"
-        known |= {b for (b,) in wh.rows(query, {"t": table})}
+    known = block_owners(wh, tables)
     total, block_size = wh.one("SELECT total_blocks, block_size FROM pragma_database_size()")
     wh.close()
     block = min(set(range(total)) - known)

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from degae_tools.cli import main
 from tests.helpers import REPO, checkout_env, cli_command, copy_warehouse
 from warehouse import Warehouse
+from warehouse.check import block_owners
 
 HEADER = 4096  # DuckDB's file header, then two database headers, then the blocks
 
@@ -121,13 +122,10 @@ def blocks_outside_table_data(db: Path) -> list[int]:
     """The file's blocks that hold neither a table's column data nor the catalogue: indexes."""
     wh = Warehouse.open(db)
     tables = [t for (t,) in wh.rows("SELECT schema_name || '.' || table_name FROM duckdb_tables()")]
-    known = {b for (b,) in wh.rows("SELECT block_id FROM pragma_metadata_info()")}
-    for table in tables:
-        query = "SELECT block_id FROM pragma_storage_info($t) WHERE block_id >= 0"
-        known |= {b for (b,) in wh.rows(query, {"t": table})}
+    known = block_owners(wh, tables)
     total = wh.scalar("SELECT total_blocks FROM pragma_database_size()")
     wh.close()
-    return sorted(set(range(total)) - known)
+    return sorted(set(range(total)) - set(known))
 
 
 def test_check_finds_a_damaged_block_that_holds_no_table_data(analysed, tmp_path):
