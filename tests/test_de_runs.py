@@ -119,10 +119,12 @@ def test_de_without_included_contrasts_gives_the_series_reasons(ingested, tmp_pa
 def test_a_warehouse_copied_without_its_counts_folder_is_one_clear_error(ingested, tmp_path):
     db = tmp_path / "copied.duckdb"
     shutil.copy(ingested, db)  # the file alone, not `ingested`'s counts folder beside it
+    before = db.read_bytes()
     result = de_cli(db)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the counts of"), result.output
     assert f"the folder {tmp_path / 'copied_counts'} does not exist" in lines[0]
+    assert db.read_bytes() == before  # refused before any claim is written
     assert rows(db, "SELECT count(*) FROM core.de_runs") == [(0,)]
     assert rows(db, "SELECT count(*) FROM core.claims") == [(0,)]

@@ -143,10 +143,10 @@ def run(
     """Fit every pending included contrast that no other live `de` run holds; safe to rerun
     (finished contrasts are skipped). `map_chunks` runs `fit_chunk` over the chunks (default:
     one after another, here)."""
+    check_counts_folder(wh, config)  # before any claim is written: a refusal changes nothing
     jobs, summary = claimed(wh, config)
     chunks = chunked(jobs, chunk_size)
     try:
-        check_counts_folder(wh, jobs)
         fitted = (map_chunks or serially(fit_chunk))(chunks, config=config)
         for chunk in console.progress(fitted, len(chunks), "limma"):
             write_chunk(wh, chunk, config, summary)
@@ -155,11 +155,14 @@ def run(
     return summary
 
 
-def check_counts_folder(wh: Warehouse, jobs: list[SeriesJob]) -> None:
-    """Stop, naming the folder, when none of the jobs' counts can be found because the
+def check_counts_folder(wh: Warehouse, config: DEConfig) -> None:
+    """Stop, naming the folder, when none of the pending jobs' counts can be found because the
     warehouse's counts folder is gone (a warehouse copied without it): every contrast would
     otherwise be skipped as unreadable. A few missing files are skipped with that reason."""
-    if jobs and not wh.counts_dir.is_dir() and not any(Path(j.parquet_path).exists() for j in jobs):
+    if wh.counts_dir.is_dir():
+        return
+    jobs = plan(wh, config)
+    if jobs and not any(Path(j.parquet_path).exists() for j in jobs):
         raise WarehouseError(
             f"the counts of {wh.path} are missing: the folder {wh.counts_dir} does not exist (a "
             "warehouse copied without it?); copy it beside the warehouse, or run `degae-tools "
