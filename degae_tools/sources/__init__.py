@@ -28,10 +28,10 @@ READ_BLOCK = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in 1 MiB blocks."""
+    """Content hash of a file, read in READ_BLOCK blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for block in iter(lambda: fh.read(READ_BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
 
