@@ -76,14 +76,20 @@ def damaged_index(db: Path) -> None:
     known = block_owners(wh, tables)
     total, block_size = wh.one("SELECT total_blocks, block_size FROM pragma_database_size()")
     wh.close()
-    block = min(set(range(total)) - known)
+    block = min(set(range(total)) - set(known))
     with db.open("r+b") as f:
         f.seek(3 * 4096 + block * block_size + 1024)
         f.write(bytes(range(256)))
 
 
 def without_counts(db: Path) -> None:
-    """Nothing to damage: the file was copied without its `<name>_counts` folder."""
+    """The file was copied without its `<name>_counts` folder; its DE results are dropped so
+    that `de` has contrasts to fit and must look for their counts."""
+    import duckdb
+
+    with duckdb.connect(str(db)) as con:
+        for table in ("core.go_enrichment", "core.go_runs", "core.de_values", "core.de_runs"):
+            con.execute(f"DELETE FROM {table}")
 
 
 INPUT_CASES: dict[str, Callable[[Path], None]] = {
